@@ -1,0 +1,42 @@
+# Thin wrapper around CMake and the scripts in scripts/. See README.md.
+#   make build   release build in build/ (binaries in build/bin/)
+#   make test    installs what is missing, then unit (plain + ASan/UBSan),
+#                integration (mosquitto, Kafka, SQLite) and short fuzz runs
+#   make run     the embedded stack with simulated devices; prints a URL
+#   make bench   pipeline benchmark -> docs/benchmarks.md
+#   make fuzz    long fuzz runs (FUZZ_SECONDS per target, default 300)
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+
+.PHONY: all build deps test run bench fuzz format lint clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@scripts/build.sh release
+
+test: deps
+	@scripts/test.sh
+
+run: deps
+	@scripts/build.sh release
+	@scripts/run.sh
+
+bench: deps
+	@scripts/build.sh release
+	@bench/pipeline.sh
+
+fuzz: deps
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+lint:
+	@scripts/lint.sh
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,52 @@
+/* api.h - the public HTTP API and the mini app (libmicrohttpd).
+ *
+ * Serves, under one port:
+ *   GET  /                       the mini app (static files from cfg.miniapp_dir)
+ *   POST /api/v1/session         {"init_data":"..."} -> sets the session cookie
+ *                                (Telegram Mini App init data, checked as in
+ *                                production; one-time exchange)
+ *   GET  /api/v1/me              the signed-in user
+ *   GET  /api/v1/readings?since= the signed-in user's readings (JSON)
+ *   GET  /api/v1/live            server-sent events: the user's readings live
+ *   GET  /dev/launch             dev mode only: signs init data for the demo
+ *                                user with the local bot token and redirects
+ *                                to the mini app, as Telegram would open it
+ *   GET  /healthz /readyz /metrics
+ *
+ * Threads: libmicrohttpd runs its own threads; api_live_push() may be called
+ * from the core's event loop thread at any time.
+ */
+#ifndef FITGATE_API_H
+#define FITGATE_API_H
+
+#include <stdint.h>
+
+#include "fitproto/reading.h"
+
+typedef struct api api;
+
+typedef struct api_config {
+    const char *bind_addr;    /* "127.0.0.1" */
+    uint16_t port;            /* 0 = pick a free port (see api_port) */
+    const char *miniapp_dir;  /* static files */
+    const char *db_path;      /* core SQLite file (store + identity tables) */
+    const char *bot_token;    /* Telegram bot token (secret; never logged) */
+    int64_t initdata_max_age_s; /* freshness window for init data, default 86400 */
+    int dev_mode;             /* enables /dev/launch and the demo user */
+    int64_t dev_demo_tg_id;   /* Telegram user id of the demo user */
+    const char *dev_demo_devices; /* comma-separated device ids bound to the demo user */
+} api_config;
+
+/* Start serving. Returns 0 or -1 (logged). *out is freed with api_stop(). */
+int api_start(api **out, const api_config *cfg);
+void api_stop(api *a);
+uint16_t api_port(const api *a);
+
+/* A reading just became durable: forward it to the live streams of the user
+ * its device is bound to. Copies what it needs; never blocks on clients. */
+void api_live_push(api *a, const fp_reading *r);
+
+/* Mark the process ready (for /readyz) once its other roles are up. */
+void api_set_ready(api *a, int ready);
+
+#endif
