@@ -49,7 +49,7 @@ typedef void (*store_reading_fn)(void *ctx, const fp_reading *r);
 store_status store_user_readings(store *s, int64_t user_id, int64_t since_ms, size_t limit,
                                  store_reading_fn fn, void *ctx);
 
-/* Totals, for tests and /metrics. */
-store_status store_count(store *s, uint64_t *readings, uint64_t *distinct_keys);
+/* Number of stored readings (every row is a distinct (gateway, epoch, seq)). */
+store_status store_count(store *s, uint64_t *readings);
 
 #endif
