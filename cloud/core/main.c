@@ -1,0 +1,350 @@
+/* fitgate-core - the cloud core: one binary, several roles.
+ *
+ *   --role ingest   cloud broker -> validate/dedupe -> bus -> ack gateways
+ *   --role worker   bus -> readings per user (store)
+ *   --role api      HTTP API + mini app + live stream (bus tail)
+ *   --role all      all three in one process (the embedded default)
+ *
+ * The bus is embedded (SQLite log in data_dir/bus.db) unless bus=kafka.
+ * Everything runs on one sd-event loop, except libmicrohttpd's own threads.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "bus.h"
+#include "events.h"
+#include "fitcommon/cfg.h"
+#include "fitcommon/log.h"
+#include "ingest.h"
+#include "worker.h"
+
+enum { ROLE_INGEST = 1, ROLE_WORKER = 2, ROLE_API = 4, ROLE_ALL = 7 };
+
+typedef struct core_config {
+    int roles;
+    char data_dir[1024];
+    char mqtt_host[256], mqtt_client_id[128];
+    int64_t mqtt_port;
+    char bus[16], kafka_brokers[1024], kafka_extra[1024];
+    char http_bind[64];
+    int64_t http_port;
+    char miniapp_dir[1024];
+    char bot_token_file[1024];
+    int64_t initdata_max_age_s;
+    int64_t dev;
+    char dev_demo_devices[8192];
+    char ready_file[1024];
+    log_level level;
+} core_config;
+
+typedef struct core {
+    core_config cfg;
+    sd_event *ev;
+    bus *b;
+    ingest *in;
+    worker *wk;
+    api *ap;
+    bus_consumer *live;
+    sd_event_source *bus_timer, *live_timer;
+    char bot_token[256];
+} core;
+
+static const char *usage =
+    "usage: fitgate-core [--config FILE] [--key=value ...]\n"
+    "  role=ingest|worker|api|all     (all)\n"
+    "  data_dir=DIR                   SQLite files (./data)\n"
+    "  mqtt_host, mqtt_port           the cloud broker (127.0.0.1:8883)\n"
+    "  mqtt_client_id=ID              ingest's persistent session (fitgate-core-ingest)\n"
+    "  bus=embedded|kafka             (embedded)\n"
+    "  kafka_brokers=HOST:PORT,...    kafka_extra=k=v;k=v (librdkafka properties)\n"
+    "  http_bind, http_port           API and mini app (127.0.0.1:8080)\n"
+    "  miniapp_dir=DIR                mini app files (cloud/miniapp)\n"
+    "  bot_token_file=FILE            Telegram bot token (or env FITGATE_BOT_TOKEN)\n"
+    "  initdata_max_age_s=N           init data freshness (86400)\n"
+    "  dev=0|1                        dev mode: /dev/launch signs init data for a demo user\n"
+    "  dev_demo_devices=a,b,...       devices bound to the demo user in dev mode\n"
+    "  ready_file=PATH                written with the API port once serving\n"
+    "  log_level=debug|info|warn|error\n";
+
+static int copy(char *dst, size_t cap, const char *v)
+{
+    return (size_t)snprintf(dst, cap, "%s", v) < cap ? 0 : -1;
+}
+
+static int core_setting(void *ctx, const char *k, const char *v)
+{
+    core_config *c = ctx;
+    if (!strcmp(k, "config"))
+        return 0;
+    if (!strcmp(k, "role")) {
+        c->roles = !strcmp(v, "ingest")   ? ROLE_INGEST
+                   : !strcmp(v, "worker") ? ROLE_WORKER
+                   : !strcmp(v, "api")    ? ROLE_API
+                   : !strcmp(v, "all")    ? ROLE_ALL
+                                          : 0;
+        return c->roles ? 0 : -1;
+    }
+    struct {
+        const char *key;
+        char *dst;
+        size_t cap;
+    } strs[] = {
+        {"data_dir", c->data_dir, sizeof c->data_dir},
+        {"mqtt_host", c->mqtt_host, sizeof c->mqtt_host},
+        {"mqtt_client_id", c->mqtt_client_id, sizeof c->mqtt_client_id},
+        {"bus", c->bus, sizeof c->bus},
+        {"kafka_brokers", c->kafka_brokers, sizeof c->kafka_brokers},
+        {"kafka_extra", c->kafka_extra, sizeof c->kafka_extra},
+        {"http_bind", c->http_bind, sizeof c->http_bind},
+        {"miniapp_dir", c->miniapp_dir, sizeof c->miniapp_dir},
+        {"bot_token_file", c->bot_token_file, sizeof c->bot_token_file},
+        {"dev_demo_devices", c->dev_demo_devices, sizeof c->dev_demo_devices},
+        {"ready_file", c->ready_file, sizeof c->ready_file},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (!strcmp(k, strs[i].key))
+            return copy(strs[i].dst, strs[i].cap, v);
+    if (!strcmp(k, "mqtt_port"))
+        return cfg_parse_int(v, 1, 65535, &c->mqtt_port);
+    if (!strcmp(k, "http_port"))
+        return cfg_parse_int(v, 0, 65535, &c->http_port);
+    if (!strcmp(k, "initdata_max_age_s"))
+        return cfg_parse_int(v, 0, 30 * 86400, &c->initdata_max_age_s);
+    if (!strcmp(k, "dev"))
+        return cfg_parse_int(v, 0, 1, &c->dev);
+    if (!strcmp(k, "log_level"))
+        return log_level_parse(v, &c->level);
+    return -1;
+}
+
+static int load_config(core_config *c, int argc, char **argv)
+{
+    memset(c, 0, sizeof *c);
+    c->roles = ROLE_ALL;
+    copy(c->data_dir, sizeof c->data_dir, "data");
+    copy(c->mqtt_host, sizeof c->mqtt_host, "127.0.0.1");
+    c->mqtt_port = 8883;
+    copy(c->mqtt_client_id, sizeof c->mqtt_client_id, "fitgate-core-ingest");
+    copy(c->bus, sizeof c->bus, "embedded");
+    copy(c->http_bind, sizeof c->http_bind, "127.0.0.1");
+    c->http_port = 8080;
+    copy(c->miniapp_dir, sizeof c->miniapp_dir, "cloud/miniapp");
+    c->initdata_max_age_s = 86400;
+    c->level = LOG_INFO;
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        if (path && cfg_load_file(path, core_setting, c))
+            return -1;
+    }
+    int rc = cfg_load_args(argc, argv, core_setting, c);
+    if (rc)
+        return rc;
+    if (strcmp(c->bus, "embedded") && strcmp(c->bus, "kafka")) {
+        log_error("config_invalid", "bus must be embedded or kafka");
+        return -1;
+    }
+    if (!strcmp(c->bus, "kafka") && !c->kafka_brokers[0]) {
+        log_error("config_invalid", "bus=kafka needs kafka_brokers");
+        return -1;
+    }
+    return 0;
+}
+
+/* The bot token is a secret: from a file (0600) or the environment, never a flag. */
+static int load_bot_token(core *k)
+{
+    const char *env = getenv("FITGATE_BOT_TOKEN");
+    if (k->cfg.bot_token_file[0]) {
+        FILE *f = fopen(k->cfg.bot_token_file, "r");
+        if (!f || !fgets(k->bot_token, sizeof k->bot_token, f)) {
+            if (f)
+                fclose(f);
+            log_error("config_invalid", "cannot read bot_token_file");
+            return -1;
+        }
+        fclose(f);
+        k->bot_token[strcspn(k->bot_token, "\r\n")] = '\0';
+    } else if (env) {
+        copy(k->bot_token, sizeof k->bot_token, env);
+    } else if (k->cfg.dev) {
+        /* Dev mode without a token: a local one; init data signed with it is
+         * valid only for this process. */
+        copy(k->bot_token, sizeof k->bot_token, "1000000001:DEV-local-bot-token-not-for-production");
+        log_warn("dev_token", "dev mode: using a local bot token");
+    } else if (k->cfg.roles & ROLE_API) {
+        log_error("config_invalid", "the api role needs a bot token (bot_token_file)");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_bus_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)usec;
+    core *k = userdata;
+    bus_poll(k->b, 0);
+    sd_event_source_set_time_relative(s, bus_pending(k->b) ? 1000 : 10000);
+    sd_event_source_set_enabled(s, SD_EVENT_ON);
+    return 0;
+}
+
+/* The api role's live tail of the bus: durable readings -> SSE clients. */
+static int on_live_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)usec;
+    core *k = userdata;
+    for (int i = 0; i < 256; i++) {
+        bus_record rec;
+        if (bus_consume(k->live, &rec, 0) != BUS_OK)
+            break;
+        fp_batch b;
+        if (evt_readings_decode(rec.value, rec.len, &b) != FP_OK)
+            continue;
+        for (size_t j = 0; j < b.count; j++)
+            api_live_push(k->ap, &b.readings[j]);
+        fp_batch_free(&b);
+    }
+    sd_event_source_set_time_relative(s, 20000);
+    sd_event_source_set_enabled(s, SD_EVENT_ON);
+    return 0;
+}
+
+static int open_bus(core *k)
+{
+    if (!strcmp(k->cfg.bus, "kafka"))
+        return bus_open_kafka(&k->b, k->cfg.kafka_brokers,
+                              k->cfg.kafka_extra[0] ? k->cfg.kafka_extra : NULL) == BUS_OK
+                   ? 0
+                   : -1;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/bus.db", k->cfg.data_dir);
+    return bus_open_embedded(&k->b, path) == BUS_OK ? 0 : -1;
+}
+
+static void write_ready_file(core *k)
+{
+    if (!k->cfg.ready_file[0])
+        return;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", k->cfg.ready_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fprintf(f, "%u\n", k->ap ? api_port(k->ap) : 0);
+    fclose(f);
+    rename(tmp, k->cfg.ready_file);
+}
+
+static int core_start(core *k)
+{
+    core_config *c = &k->cfg;
+    mkdir(c->data_dir, 0700);
+    char db[1100];
+    snprintf(db, sizeof db, "%s/core.db", c->data_dir);
+    if (load_bot_token(k) < 0 || open_bus(k) < 0)
+        return -1;
+    if (sd_event_add_time_relative(k->ev, &k->bus_timer, CLOCK_MONOTONIC, 10000, 1000,
+                                   on_bus_timer, k) < 0)
+        return -1;
+    if (c->roles & ROLE_WORKER && worker_new(&k->wk, k->ev, k->b, db) < 0)
+        return -1;
+    if (c->roles & ROLE_API) {
+        api_config ac = {
+            .bind_addr = c->http_bind,
+            .port = (uint16_t)c->http_port,
+            .miniapp_dir = c->miniapp_dir,
+            .db_path = db,
+            .bot_token = k->bot_token,
+            .initdata_max_age_s = c->initdata_max_age_s,
+            .dev_mode = (int)c->dev,
+            .dev_demo_tg_id = 100000001,
+            .dev_demo_devices = c->dev_demo_devices,
+        };
+        if (api_start(&k->ap, &ac) < 0 ||
+            bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
+            sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,
+                                       on_live_timer, k) < 0)
+            return -1;
+    }
+    if (c->roles & ROLE_INGEST) {
+        ingest_config ic = {
+            .mqtt =
+                {
+                    .host = c->mqtt_host,
+                    .port = (int)c->mqtt_port,
+                    .client_id = c->mqtt_client_id,
+                    .clean_start = false,
+                    .session_expiry_s = 86400,
+                    .keepalive_s = 30,
+                    .max_inflight = 1000,
+                },
+            .db_path = db,
+            .bus = k->b,
+        };
+        if (ingest_new(&k->in, k->ev, &ic) < 0)
+            return -1;
+    }
+    if (k->ap)
+        api_set_ready(k->ap, 1);
+    write_ready_file(k);
+    return 0;
+}
+
+static void core_stop(core *k)
+{
+    /* Stop taking batches first, then let the bus finish what it accepted. */
+    ingest_free(k->in);
+    if (k->live)
+        bus_consumer_close(k->live);
+    worker_free(k->wk);
+    if (k->ap)
+        api_stop(k->ap);
+    k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
+    k->live_timer = sd_event_source_disable_unref(k->live_timer);
+    bus_close(k->b);
+    sd_event_unref(k->ev);
+}
+
+int main(int argc, char **argv)
+{
+    core k = {0};
+    log_init("fitgate-core", LOG_INFO);
+    int rc = load_config(&k.cfg, argc, argv);
+    if (rc == 1) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (rc)
+        return 2;
+    log_init("fitgate-core", k.cfg.level);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (sd_event_new(&k.ev) < 0 || sd_event_add_signal(k.ev, NULL, SIGINT, NULL, NULL) < 0 ||
+        sd_event_add_signal(k.ev, NULL, SIGTERM, NULL, NULL) < 0)
+        return 1;
+    if (core_start(&k) < 0) {
+        log_error("start_failed", "fitgate-core could not start");
+        core_stop(&k);
+        return 1;
+    }
+    log_info("started", "fitgate-core running", "bus", k.cfg.bus);
+    rc = sd_event_loop(k.ev);
+    log_info("stopping", "fitgate-core stopping");
+    core_stop(&k);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,339 @@
+/* fitgate-edge - the gateway agent.
+ *
+ * One thread, one sd-event loop:
+ *
+ *   local mosquitto --(mrx, QoS 2)--> devices: decode -> spool (open txn)
+ *   commit timer (commit_interval_ms or commit_max readings) -> spool_commit
+ *       -> devices: ack the local broker   -> uplink: send new batches
+ *   uplink <--(acks)-- cloud broker: delete acknowledged readings
+ *
+ * Configuration: --config FILE (key = value) and --key=value flags; see
+ * `fitgate-edge --help` and deploy/edge.conf.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-event.h>
+
+#include "devices.h"
+#include "fitcommon/cfg.h"
+#include "fitcommon/log.h"
+#include "fitcommon/metrics.h"
+#include "spool.h"
+#include "uplink.h"
+
+typedef struct edge_config {
+    char gateway_id[65];
+    char spool_path[1024];
+    spool_limits limits;
+    char local_host[256], local_client_id[128];
+    int64_t local_port;
+    char cloud_host[256], cloud_cafile[1024], cloud_certfile[1024], cloud_keyfile[1024];
+    int64_t cloud_port;
+    int64_t batch_max, window, ack_timeout_ms;
+    int64_t commit_interval_ms, commit_max;
+    char metrics_file[1024];
+    log_level level;
+} edge_config;
+
+typedef struct edge {
+    edge_config cfg;
+    sd_event *ev;
+    spool *sp;
+    devices *dev;
+    uplink *up;
+    sd_event_source *commit_timer, *stats_timer;
+    bool commit_armed;
+} edge;
+
+static metric m_commits, m_commit_failed, m_spool_held, m_spool_dropped;
+
+static const char *usage =
+    "usage: fitgate-edge [--config FILE] [--key=value ...]\n"
+    "  gateway_id=ID            this gateway (the cloud certificate's CN in production)\n"
+    "  spool_path=FILE          SQLite spool (default ./spool.db)\n"
+    "  spool_max_readings=N     drop oldest beyond N readings (default 10000000)\n"
+    "  spool_max_bytes=N        bound the spool file (default 0 = none)\n"
+    "  spool_sync=normal|full   fsync per commit with full (default normal)\n"
+    "  local_host, local_port   the gateway's mosquitto (127.0.0.1:1883)\n"
+    "  local_client_id=ID       session on the local broker (fitgate-edge-<gateway_id>)\n"
+    "  cloud_host, cloud_port   the cloud broker (127.0.0.1:8883)\n"
+    "  cloud_cafile, cloud_certfile, cloud_keyfile   TLS with a client certificate\n"
+    "  batch_max=N (500)  window=N (20000)  ack_timeout_ms=N (10000)\n"
+    "  commit_interval_ms=N (20)  commit_max=N (2000)\n"
+    "  metrics_file=PATH        Prometheus textfile, rewritten every 10 s\n"
+    "  log_level=debug|info|warn|error\n";
+
+static int copy(char *dst, size_t cap, const char *v)
+{
+    return (size_t)snprintf(dst, cap, "%s", v) < cap ? 0 : -1;
+}
+
+static int edge_setting(void *ctx, const char *k, const char *v)
+{
+    edge_config *c = ctx;
+    if (!strcmp(k, "config"))
+        return 0; /* handled before */
+    if (!strcmp(k, "gateway_id"))
+        return copy(c->gateway_id, sizeof c->gateway_id, v);
+    if (!strcmp(k, "spool_path"))
+        return copy(c->spool_path, sizeof c->spool_path, v);
+    if (!strcmp(k, "spool_max_readings")) {
+        int64_t n;
+        if (cfg_parse_int(v, 0, INT64_MAX, &n))
+            return -1;
+        c->limits.max_readings = (uint64_t)n;
+        return 0;
+    }
+    if (!strcmp(k, "spool_max_bytes")) {
+        int64_t n;
+        if (cfg_parse_int(v, 0, INT64_MAX, &n))
+            return -1;
+        c->limits.max_bytes = (uint64_t)n;
+        return 0;
+    }
+    if (!strcmp(k, "spool_sync")) {
+        if (strcmp(v, "normal") && strcmp(v, "full"))
+            return -1;
+        c->limits.sync_full = !strcmp(v, "full");
+        return 0;
+    }
+    if (!strcmp(k, "local_host"))
+        return copy(c->local_host, sizeof c->local_host, v);
+    if (!strcmp(k, "local_port"))
+        return cfg_parse_int(v, 1, 65535, &c->local_port);
+    if (!strcmp(k, "local_client_id"))
+        return copy(c->local_client_id, sizeof c->local_client_id, v);
+    if (!strcmp(k, "cloud_host"))
+        return copy(c->cloud_host, sizeof c->cloud_host, v);
+    if (!strcmp(k, "cloud_port"))
+        return cfg_parse_int(v, 1, 65535, &c->cloud_port);
+    if (!strcmp(k, "cloud_cafile"))
+        return copy(c->cloud_cafile, sizeof c->cloud_cafile, v);
+    if (!strcmp(k, "cloud_certfile"))
+        return copy(c->cloud_certfile, sizeof c->cloud_certfile, v);
+    if (!strcmp(k, "cloud_keyfile"))
+        return copy(c->cloud_keyfile, sizeof c->cloud_keyfile, v);
+    if (!strcmp(k, "batch_max"))
+        return cfg_parse_int(v, 1, 1000, &c->batch_max);
+    if (!strcmp(k, "window"))
+        return cfg_parse_int(v, 1, 10000000, &c->window);
+    if (!strcmp(k, "ack_timeout_ms"))
+        return cfg_parse_int(v, 100, 3600000, &c->ack_timeout_ms);
+    if (!strcmp(k, "commit_interval_ms"))
+        return cfg_parse_int(v, 1, 10000, &c->commit_interval_ms);
+    if (!strcmp(k, "commit_max"))
+        return cfg_parse_int(v, 1, 1000000, &c->commit_max);
+    if (!strcmp(k, "metrics_file"))
+        return copy(c->metrics_file, sizeof c->metrics_file, v);
+    if (!strcmp(k, "log_level"))
+        return log_level_parse(v, &c->level);
+    return -1;
+}
+
+static void config_defaults(edge_config *c)
+{
+    memset(c, 0, sizeof *c);
+    copy(c->gateway_id, sizeof c->gateway_id, "gw-dev");
+    copy(c->spool_path, sizeof c->spool_path, "spool.db");
+    c->limits.max_readings = 10000000;
+    copy(c->local_host, sizeof c->local_host, "127.0.0.1");
+    c->local_port = 1883;
+    copy(c->cloud_host, sizeof c->cloud_host, "127.0.0.1");
+    c->cloud_port = 8883;
+    c->batch_max = 500;
+    c->window = 20000;
+    c->ack_timeout_ms = 10000;
+    c->commit_interval_ms = 20;
+    c->commit_max = 2000;
+    c->level = LOG_INFO;
+}
+
+/* Find --config before the flags, so flags override the file. */
+static int load_config(edge_config *c, int argc, char **argv)
+{
+    config_defaults(c);
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        if (path && cfg_load_file(path, edge_setting, c))
+            return -1;
+    }
+    int rc = cfg_load_args(argc, argv, edge_setting, c);
+    if (rc)
+        return rc;
+    if (!fp_gateway_id_valid(c->gateway_id, strlen(c->gateway_id))) {
+        log_error("config_invalid", "gateway_id must be 1-64 of [A-Za-z0-9._-]");
+        return -1;
+    }
+    if (!c->local_client_id[0])
+        snprintf(c->local_client_id, sizeof c->local_client_id, "fitgate-edge-%s",
+                 c->gateway_id);
+    return 0;
+}
+
+static void commit_now(edge *e)
+{
+    if (!spool_dirty(e->sp))
+        return;
+    if (spool_commit(e->sp) != SPOOL_OK) {
+        metric_add(&m_commit_failed, 1);
+        devices_commit_failed(e->dev);
+        return;
+    }
+    metric_add(&m_commits, 1);
+    devices_committed(e->dev);
+    uplink_kick(e->up);
+}
+
+static int on_commit_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)s;
+    (void)usec;
+    edge *e = userdata;
+    e->commit_armed = false;
+    commit_now(e);
+    return 0;
+}
+
+/* devices added something: commit when enough piled up, or soon. */
+static void on_dirty(void *ctx)
+{
+    edge *e = ctx;
+    if (spool_staged(e->sp) >= (size_t)e->cfg.commit_max) {
+        commit_now(e);
+        return;
+    }
+    if (!e->commit_armed) {
+        e->commit_armed = true;
+        sd_event_source_set_time_relative(e->commit_timer,
+                                          (uint64_t)e->cfg.commit_interval_ms * 1000);
+        sd_event_source_set_enabled(e->commit_timer, SD_EVENT_ONESHOT);
+    }
+}
+
+static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)usec;
+    edge *e = userdata;
+    metric_set(&m_spool_held, (int64_t)spool_count(e->sp));
+    metric_set(&m_spool_dropped, (int64_t)spool_dropped(e->sp));
+    if (e->cfg.metrics_file[0])
+        metrics_write_file(e->cfg.metrics_file);
+    sd_event_source_set_time_relative(s, 10000000);
+    sd_event_source_set_enabled(s, SD_EVENT_ON);
+    return 0;
+}
+
+static int edge_start(edge *e)
+{
+    edge_config *c = &e->cfg;
+    if (spool_open(&e->sp, c->spool_path, &c->limits) != SPOOL_OK)
+        return -1;
+    mrx_config mc = {
+        .host = c->local_host,
+        .port = (uint16_t)c->local_port,
+        .client_id = c->local_client_id,
+        .topic_filter = "fit/v1/dev/+/gatt/+",
+        .session_expiry_s = 7 * 86400,
+        .receive_max = 4096,
+        .keepalive_s = 30,
+        .max_packet = 65536,
+    };
+    uplink_config uc = {
+        .gateway_id = c->gateway_id,
+        .mqtt =
+            {
+                .host = c->cloud_host,
+                .port = (int)c->cloud_port,
+                .client_id = c->gateway_id,
+                .clean_start = true,
+                .keepalive_s = 30,
+                .cafile = c->cloud_cafile[0] ? c->cloud_cafile : NULL,
+                .certfile = c->cloud_certfile[0] ? c->cloud_certfile : NULL,
+                .keyfile = c->cloud_keyfile[0] ? c->cloud_keyfile : NULL,
+                .max_inflight = 100,
+            },
+        .batch_max = (uint32_t)c->batch_max,
+        .window = (uint32_t)c->window,
+        .ack_timeout_ms = (uint32_t)c->ack_timeout_ms,
+    };
+    if (sd_event_add_time_relative(e->ev, &e->commit_timer, CLOCK_MONOTONIC, 1000, 1000,
+                                   on_commit_timer, e) < 0 ||
+        sd_event_add_time_relative(e->ev, &e->stats_timer, CLOCK_MONOTONIC, 1000000, 100000,
+                                   on_stats_timer, e) < 0)
+        return -1;
+    sd_event_source_set_enabled(e->commit_timer, SD_EVENT_OFF);
+    if (uplink_new(&e->up, e->ev, e->sp, &uc) < 0 ||
+        devices_new(&e->dev, e->ev, e->sp, &mc, on_dirty, e) < 0)
+        return -1;
+    return 0;
+}
+
+static void edge_stop(edge *e)
+{
+    if (e->sp && e->dev)
+        commit_now(e); /* what was received is kept and acknowledged */
+    if (e->up)
+        uplink_shutdown(e->up);
+    devices_free(e->dev);
+    uplink_free(e->up);
+    e->commit_timer = sd_event_source_disable_unref(e->commit_timer);
+    e->stats_timer = sd_event_source_disable_unref(e->stats_timer);
+    spool_close(e->sp);
+    sd_event_unref(e->ev);
+}
+
+int main(int argc, char **argv)
+{
+    edge e = {0};
+    log_init("fitgate-edge", LOG_INFO);
+    int rc = load_config(&e.cfg, argc, argv);
+    if (rc == 1) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (rc)
+        return 2;
+    log_init("fitgate-edge", e.cfg.level);
+    metric_register(&m_commits, "fitgate_edge_spool_commits_total", "counter",
+                    "Spool transactions committed", NULL);
+    metric_register(&m_commit_failed, "fitgate_edge_spool_commit_failed_total", "counter",
+                    "Spool transactions that failed", NULL);
+    metric_register(&m_spool_held, "fitgate_edge_spool_readings", "gauge",
+                    "Readings held in the spool", NULL);
+    metric_register(&m_spool_dropped, "fitgate_edge_spool_dropped_total", "counter",
+                    "Readings dropped by the disk policy since start", NULL);
+
+    /* SIGINT/SIGTERM end the loop through sd-event's signal sources. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (sd_event_new(&e.ev) < 0 || sd_event_add_signal(e.ev, NULL, SIGINT, NULL, NULL) < 0 ||
+        sd_event_add_signal(e.ev, NULL, SIGTERM, NULL, NULL) < 0) {
+        log_error("start_failed", "cannot set up the event loop");
+        return 1;
+    }
+    if (edge_start(&e) < 0) {
+        log_error("start_failed", "fitgate-edge could not start");
+        edge_stop(&e);
+        return 1;
+    }
+    char epoch[24], boot[24];
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)spool_epoch(e.sp));
+    snprintf(boot, sizeof boot, "%llu", (unsigned long long)spool_boot(e.sp));
+    log_info("started", "fitgate-edge running", "gateway", e.cfg.gateway_id, "epoch", epoch,
+             "boot", boot);
+    rc = sd_event_loop(e.ev);
+    log_info("stopping", "fitgate-edge stopping");
+    edge_stop(&e);
+    return rc < 0 ? 1 : 0;
+}
