@@ -1,0 +1,230 @@
+"""stack.py - start and stop the fitgate processes for integration tests and benchmarks.
+
+A Stack lives in one temporary directory: two mosquitto brokers (the gateway's
+local broker and the cloud broker) with generated configs, fitgate-core,
+fitgate-edge and fitgate-sim, all on free loopback ports. Every process is
+tracked by its PID and killed by PID, never by name.
+"""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("FITGATE_BIN", os.path.join(ROOT, "build", "bin"))
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def broker_conf(path, port, datadir):
+    """A broker sized for the delivery contract: deep queues for persistent
+    sessions (nothing dropped while a client restarts) and no in-flight cap
+    below the clients' own Receive Maximum."""
+    with open(path, "w") as f:
+        f.write(f"""listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {datadir}/
+autosave_interval 5
+max_queued_messages 1000000
+max_queued_bytes 0
+max_inflight_messages 0
+max_packet_size 4194304
+message_size_limit 0
+log_dest stderr
+log_type error
+log_type warning
+""")
+
+
+class Proc:
+    def __init__(self, name, argv, logdir, env=None):
+        self.name = name
+        self.argv = argv
+        self.log = open(os.path.join(logdir, f"{name}.log"), "ab")
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                  cwd=logdir)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            self.p.send_signal(sig)
+        try:
+            self.p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        return self.p.returncode
+
+    def stop(self):
+        return self.kill(signal.SIGTERM)
+
+
+class Stack:
+    def __init__(self, workdir, bus="embedded", kafka_brokers=None, kafka_extra=None,
+                 gateway="gw-test", edge_args=None, core_args=None, wrapper=None):
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.bus = bus
+        self.kafka_brokers = kafka_brokers
+        self.kafka_extra = kafka_extra
+        self.gateway = gateway
+        self.edge_args = edge_args or []
+        self.core_args = core_args or []
+        self.wrapper = wrapper or []  # e.g. ["valgrind", ...]
+        self.local_port = free_port()
+        self.cloud_port = free_port()
+        self.http_port = free_port()
+        self.procs = {}
+
+    # -- brokers --
+    def start_broker(self, which):
+        port = self.local_port if which == "local" else self.cloud_port
+        d = os.path.join(self.dir, f"mosq-{which}")
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "mosquitto.conf")
+        broker_conf(conf, port, d)
+        self.procs[which] = Proc(f"mosquitto-{which}", [MOSQUITTO, "-c", conf], self.dir)
+        wait_port(port)
+
+    def start_brokers(self):
+        self.start_broker("local")
+        self.start_broker("cloud")
+
+    # -- core --
+    def core_argv(self):
+        argv = [os.path.join(BIN, "fitgate-core"), "--role=all",
+                f"--data-dir={self.dir}/core", f"--mqtt-port={self.cloud_port}",
+                f"--http-port={self.http_port}", f"--miniapp-dir={ROOT}/cloud/miniapp",
+                f"--bus={self.bus}", "--dev=1", f"--ready-file={self.dir}/core.ready"]
+        if self.kafka_brokers:
+            argv.append(f"--kafka-brokers={self.kafka_brokers}")
+        if self.kafka_extra:
+            argv.append(f"--kafka-extra={self.kafka_extra}")
+        return argv + self.core_args
+
+    def start_core(self):
+        ready = f"{self.dir}/core.ready"
+        if os.path.exists(ready):
+            os.unlink(ready)
+        self.procs["core"] = Proc("core", self.wrapper + self.core_argv(), self.dir)
+        deadline = time.time() + 60
+        while not os.path.exists(ready):
+            if not self.procs["core"].alive():
+                raise RuntimeError("fitgate-core exited at start; see core.log")
+            if time.time() > deadline:
+                raise TimeoutError("fitgate-core not ready")
+            time.sleep(0.05)
+
+    # -- edge --
+    def start_edge(self):
+        argv = [os.path.join(BIN, "fitgate-edge"), f"--gateway-id={self.gateway}",
+                f"--spool-path={self.dir}/spool.db", f"--local-port={self.local_port}",
+                f"--cloud-port={self.cloud_port}", "--ack-timeout-ms=3000"] + self.edge_args
+        self.procs["edge"] = Proc("edge", self.wrapper + argv, self.dir)
+
+    # -- simulator --
+    def sim(self, count, devices=1, rate=0, qos=2, prefix="sim-", extra=None, wait=True):
+        argv = [os.path.join(BIN, "fitgate-sim"), f"--port={self.local_port}",
+                f"--devices={devices}", f"--rate={rate}", f"--count={count}", f"--qos={qos}",
+                f"--prefix={prefix}", "--battery-every=0", "--stats"] + (extra or [])
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if not wait:
+            return p
+        out, err = p.communicate(timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"fitgate-sim failed: {err}")
+        return json.loads(out.strip().splitlines()[-1])
+
+    # -- observations --
+    def db(self):
+        return sqlite3.connect(f"file:{self.dir}/core/core.db?mode=ro", uri=True, timeout=10)
+
+    def stored(self):
+        """(total readings stored, distinct (gw, epoch, seq)) in the worker's table."""
+        try:
+            with self.db() as c:
+                total = c.execute("SELECT count(*) FROM readings").fetchone()[0]
+                return total
+        except sqlite3.OperationalError:
+            return 0
+
+    def wait_stored(self, n, timeout=120):
+        deadline = time.time() + timeout
+        got = 0
+        while time.time() < deadline:
+            got = self.stored()
+            if got >= n:
+                return got
+            time.sleep(0.2)
+        return got
+
+    def spool_count(self):
+        try:
+            c = sqlite3.connect(f"file:{self.dir}/spool.db?mode=ro", uri=True, timeout=10)
+            n = c.execute("SELECT count(*) FROM readings").fetchone()[0]
+            c.close()
+            return n
+        except sqlite3.OperationalError:
+            return -1
+
+    def metrics(self):
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
+    def stop(self):
+        """SIGTERM everything; returns {name: exit code} of edge and core."""
+        codes = {}
+        for name in ("edge", "core", "local", "cloud"):
+            p = self.procs.get(name)
+            if p:
+                codes[name] = p.stop()
+        self.procs.clear()
+        self.exit_codes = codes
+        return codes
+
+    def logs(self, lines=40):
+        out = []
+        for f in sorted(os.listdir(self.dir)):
+            if f.endswith(".log"):
+                with open(os.path.join(self.dir, f), "rb") as fh:
+                    tail = fh.read().decode(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {f} ---\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
