@@ -10,6 +10,8 @@
 #ifndef FITCOMMON_LOG_H
 #define FITCOMMON_LOG_H
 
+#include <stddef.h>
+
 typedef enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
 
 /* Set once at start-up. `service` must outlive all logging (a literal). */

@@ -1,0 +1,3 @@
+fitgate_unit_test(NAME test_spool SOURCES edge/test_spool.c ${CMAKE_SOURCE_DIR}/edge/src/spool.c
+                  LIBS fitcommon PkgConfig::SQLITE)
+target_include_directories(test_spool PRIVATE ${CMAKE_SOURCE_DIR}/edge/src)
