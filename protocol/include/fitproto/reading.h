@@ -17,6 +17,7 @@
 
 #include "fitproto/status.h"
 
+/* Ids start with a letter or digit (never ".", ".." or "-x"). */
 #define FP_DEVICE_MAX  64 /* device id: 1..64 chars of [A-Za-z0-9:._-] */
 #define FP_GATEWAY_MAX 64 /* gateway id: 1..64 chars of [A-Za-z0-9._-] */
 #define FP_VALUES_MAX  32 /* values in one reading (RR intervals count one each) */
@@ -46,8 +47,8 @@ typedef struct fp_value {
 typedef struct fp_reading {
     char device[FP_DEVICE_MAX + 1]; /* NUL-terminated */
     fp_kind kind;
-    int64_t ts_ms;   /* Unix time in ms (UTC), stamped where the reading was taken */
-    uint64_t seq;    /* per-gateway sequence; 0 until the edge spools it */
+    int64_t ts_ms; /* Unix time in ms (UTC), stamped where the reading was taken */
+    uint64_t seq;  /* per-gateway sequence; 0 until the edge spools it */
     uint16_t nvalues;
     fp_value values[FP_VALUES_MAX];
 } fp_reading;

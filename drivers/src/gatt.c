@@ -1,0 +1,66 @@
+/* gatt.c - map decoded GATT characteristics onto readings.
+ *
+ * Units: heart rate stays in beats/min, RR intervals go from 1/1024 s to s,
+ * energy from kJ to J (0xFFFF is "saturated", not "absent": it becomes
+ * 65535000 J like any other value). A heart rate of 0 is legal on the air
+ * (straps send it while they settle) but is not a measurement, so the hr value
+ * is left out. Such a notification still yields a reading when it carries RR
+ * intervals (energy and contact ride along); without RR it says nothing worth
+ * storing and is FP_ERR_RANGE.
+ */
+#include "fitdrivers/gatt.h"
+
+static fp_status heart_rate_reading(const uint8_t *buf, size_t len, fp_reading *out)
+{
+    hrs_measurement m;
+    fp_status rc = hrs_decode(buf, len, &m);
+    if (rc)
+        return rc;
+    if (m.hr_bpm == 0 && m.rr_count == 0)
+        return FP_ERR_RANGE;
+    if (m.hr_bpm != 0 && (rc = fp_reading_add(out, FP_Q_HEART_RATE, m.hr_bpm)))
+        return rc;
+    for (int i = 0; i < m.rr_count; i++) {
+        if ((rc = fp_reading_add(out, FP_Q_RR_INTERVAL, m.rr_raw[i] / 1024.0)))
+            return rc;
+    }
+    if (m.energy_kj >= 0 && (rc = fp_reading_add(out, FP_Q_ENERGY, m.energy_kj * 1000.0)))
+        return rc;
+    if (m.contact >= 0 && (rc = fp_reading_add(out, FP_Q_SENSOR_CONTACT, m.contact)))
+        return rc;
+    return FP_OK;
+}
+
+static fp_status battery_reading(const uint8_t *buf, size_t len, fp_reading *out)
+{
+    uint8_t pct;
+    fp_status rc = battery_decode(buf, len, &pct);
+    if (rc)
+        return rc;
+    return fp_reading_add(out, FP_Q_BATTERY, pct);
+}
+
+fp_status gatt_decode(uint16_t uuid16, const uint8_t *buf, size_t len, const char *device,
+                      int64_t ts_ms, fp_reading *out)
+{
+    fp_kind kind;
+    switch (uuid16) {
+    case GATT_UUID_HEART_RATE_MEASUREMENT:
+        kind = FP_KIND_HEART_RATE;
+        break;
+    case GATT_UUID_BATTERY_LEVEL:
+        kind = FP_KIND_BATTERY;
+        break;
+    default:
+        return FP_ERR_UNKNOWN;
+    }
+    fp_status rc = fp_reading_init(out, device, kind, ts_ms);
+    if (rc == FP_OK)
+        rc = kind == FP_KIND_HEART_RATE ? heart_rate_reading(buf, len, out)
+                                        : battery_reading(buf, len, out);
+    if (rc) {
+        /* Leave nothing half-filled behind for a caller that ignores rc. */
+        out->nvalues = 0;
+    }
+    return rc;
+}
