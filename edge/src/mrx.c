@@ -1,0 +1,1079 @@
+/* mrx.c - a small MQTT v5 subscriber that acknowledges only after commit.
+ *
+ * See mrx.h for the contract. Layout of this file:
+ *   1. the pure parser (mrx_parse and its readers), no I/O;
+ *   2. the output queue and packet builders (CONNECT, SUBSCRIBE, acks);
+ *   3. the connection: non-blocking connect, reads, writes, keep-alive.
+ */
+#include "mrx.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fitcommon/log.h"
+
+#define MRX_TX_CAP         (1u << 20)  /* output queue limit; past it the broker is gone */
+#define MRX_RX_MIN         16384u      /* read buffer floor, so small packets batch */
+#define MRX_MAX_PACKET_CAP (16u << 20) /* largest max_packet we agree to buffer */
+#define MRX_READS_PER_CALL 64          /* bounded work per mrx_handle_io() */
+#define MRX_CONNECT_TMO_MS 30000       /* connect + CONNACK limit when keep-alive is off */
+
+enum {
+    PKT_CONNECT = 1,
+    PKT_CONNACK = 2,
+    PKT_PUBLISH = 3,
+    PKT_PUBACK = 4,
+    PKT_PUBREC = 5,
+    PKT_PUBREL = 6,
+    PKT_PUBCOMP = 7,
+    PKT_SUBSCRIBE = 8,
+    PKT_SUBACK = 9,
+    PKT_UNSUBACK = 11,
+    PKT_PINGREQ = 12,
+    PKT_PINGRESP = 13,
+    PKT_DISCONNECT = 14,
+    PKT_AUTH = 15,
+};
+
+const char *mrx_status_str(mrx_status s)
+{
+    switch (s) {
+    case MRX_OK:
+        return "ok";
+    case MRX_ERR_ARG:
+        return "invalid argument";
+    case MRX_ERR_NOMEM:
+        return "out of memory";
+    case MRX_ERR_IO:
+        return "i/o error";
+    case MRX_ERR_PROTOCOL:
+        return "protocol error";
+    case MRX_ERR_REFUSED:
+        return "refused by broker";
+    case MRX_ERR_STATE:
+        return "not connected";
+    }
+    return "unknown";
+}
+
+/* ---------------------------------------------------------------- parser */
+
+/* A bounds-checked cursor over one packet's body. Every reader returns false
+ * when the bytes are not there, which the caller reports as malformed. */
+typedef struct cursor {
+    const uint8_t *p;
+    size_t n;
+} cursor;
+
+static bool cur_u8(cursor *c, uint8_t *v)
+{
+    if (c->n < 1)
+        return false;
+    *v = c->p[0];
+    c->p++;
+    c->n--;
+    return true;
+}
+
+static bool cur_u16(cursor *c, uint16_t *v)
+{
+    if (c->n < 2)
+        return false;
+    *v = (uint16_t)(c->p[0] << 8 | c->p[1]);
+    c->p += 2;
+    c->n -= 2;
+    return true;
+}
+
+static bool cur_skip(cursor *c, size_t n)
+{
+    if (c->n < n)
+        return false;
+    c->p += n;
+    c->n -= n;
+    return true;
+}
+
+/* Variable Byte Integer (spec 1.5.5): 1 = ok, 0 = need more bytes,
+ * -1 = malformed (more than 4 bytes, or not the shortest encoding). */
+static int varint_decode(const uint8_t *p, size_t n, uint32_t *v, size_t *nbytes)
+{
+    uint32_t val = 0;
+    for (size_t i = 0; i < 4; i++) {
+        if (i >= n)
+            return 0;
+        if (i > 0 && p[i] == 0)
+            return -1; /* 0x80 0x00 encodes 0 in two bytes: not minimal */
+        val |= (uint32_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *v = val;
+            *nbytes = i + 1;
+            return 1;
+        }
+    }
+    return -1;
+}
+
+static bool cur_varint(cursor *c, uint32_t *v)
+{
+    size_t nb;
+    if (varint_decode(c->p, c->n, v, &nb) != 1)
+        return false;
+    c->p += nb;
+    c->n -= nb;
+    return true;
+}
+
+/* Well-formed UTF-8 without U+0000, as the spec requires of every string
+ * (1.5.4): no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t more;
+        uint32_t cp, min;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            more = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            more = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            more = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < more)
+            return false;
+        for (size_t k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* UTF-8 Encoded String: 2-byte length, then the bytes. */
+static bool cur_str(cursor *c, const uint8_t **s, uint16_t *len)
+{
+    if (!cur_u16(c, len) || c->n < *len || !utf8_valid(c->p, *len))
+        return false;
+    *s = c->p;
+    return cur_skip(c, *len);
+}
+
+static bool cur_bin(cursor *c)
+{
+    uint16_t len;
+    return cur_u16(c, &len) && cur_skip(c, len);
+}
+
+/* Value types of the v5 properties (spec 2.2.2.2), indexed by identifier. */
+enum { P_NONE, P_BYTE, P_U16, P_U32, P_VARINT, P_STR, P_BIN, P_PAIR };
+static const uint8_t prop_type[0x2b] = {
+    [0x01] = P_BYTE,   /* Payload Format Indicator */
+    [0x02] = P_U32,    /* Message Expiry Interval */
+    [0x03] = P_STR,    /* Content Type */
+    [0x08] = P_STR,    /* Response Topic */
+    [0x09] = P_BIN,    /* Correlation Data */
+    [0x0b] = P_VARINT, /* Subscription Identifier */
+    [0x11] = P_U32,    /* Session Expiry Interval */
+    [0x12] = P_STR,    /* Assigned Client Identifier */
+    [0x13] = P_U16,    /* Server Keep Alive */
+    [0x15] = P_STR,    /* Authentication Method */
+    [0x16] = P_BIN,    /* Authentication Data */
+    [0x17] = P_BYTE,   /* Request Problem Information */
+    [0x18] = P_U32,    /* Will Delay Interval */
+    [0x19] = P_BYTE,   /* Request Response Information */
+    [0x1a] = P_STR,    /* Response Information */
+    [0x1c] = P_STR,    /* Server Reference */
+    [0x1f] = P_STR,    /* Reason String */
+    [0x21] = P_U16,    /* Receive Maximum */
+    [0x22] = P_U16,    /* Topic Alias Maximum */
+    [0x23] = P_U16,    /* Topic Alias */
+    [0x24] = P_BYTE,   /* Maximum QoS */
+    [0x25] = P_BYTE,   /* Retain Available */
+    [0x26] = P_PAIR,   /* User Property */
+    [0x27] = P_U32,    /* Maximum Packet Size */
+    [0x28] = P_BYTE,   /* Wildcard Subscription Available */
+    [0x29] = P_BYTE,   /* Subscription Identifier Available */
+    [0x2a] = P_BYTE,   /* Shared Subscription Available */
+};
+
+#define PROP_SERVER_KEEPALIVE 0x13
+#define PROP_TOPIC_ALIAS      0x23
+
+/* Walk a property block (length, then properties), keeping the two we act
+ * on. The block must be consumed exactly; unknown identifiers are malformed. */
+static bool cur_props(cursor *c, mrx_packet *out)
+{
+    uint32_t len;
+    if (!cur_varint(c, &len) || c->n < len)
+        return false;
+    cursor pc = {c->p, len};
+    cur_skip(c, len);
+    while (pc.n > 0) {
+        uint8_t id, b;
+        uint16_t v16;
+        uint32_t v32;
+        const uint8_t *s;
+        if (!cur_u8(&pc, &id) || id >= sizeof prop_type)
+            return false;
+        bool ok = false;
+        switch (prop_type[id]) {
+        case P_BYTE:
+            ok = cur_u8(&pc, &b);
+            break;
+        case P_U16:
+            ok = cur_u16(&pc, &v16);
+            if (ok && id == PROP_TOPIC_ALIAS) {
+                ok = v16 != 0; /* alias 0 is not permitted (3.3.2.3.4) */
+                out->topic_alias = v16;
+            } else if (ok && id == PROP_SERVER_KEEPALIVE) {
+                out->has_server_keepalive = true;
+                out->server_keepalive = v16;
+            }
+            break;
+        case P_U32:
+            ok = cur_skip(&pc, 4);
+            break;
+        case P_VARINT:
+            ok = cur_varint(&pc, &v32);
+            break;
+        case P_STR:
+            ok = cur_str(&pc, &s, &v16);
+            break;
+        case P_BIN:
+            ok = cur_bin(&pc);
+            break;
+        case P_PAIR:
+            ok = cur_str(&pc, &s, &v16) && cur_str(&pc, &s, &v16);
+            break;
+        default:
+            ok = false;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool parse_connack(cursor *c, mrx_packet *out)
+{
+    uint8_t ack_flags;
+    if (out->flags != 0 || !cur_u8(c, &ack_flags) || (ack_flags & 0xfe))
+        return false;
+    out->session_present = ack_flags & 1;
+    return cur_u8(c, &out->reason) && cur_props(c, out) && c->n == 0;
+}
+
+static bool parse_publish(cursor *c, mrx_packet *out)
+{
+    uint8_t qos = (out->flags >> 1) & 3;
+    bool dup = out->flags & 8;
+    const uint8_t *topic;
+    if (qos == 3 || (dup && qos == 0))
+        return false;
+    if (!cur_str(c, &topic, &out->topic_len))
+        return false;
+    if (memchr(topic, '+', out->topic_len) || memchr(topic, '#', out->topic_len))
+        return false; /* wildcards never appear in a topic name */
+    if (qos > 0 && (!cur_u16(c, &out->packet_id) || out->packet_id == 0))
+        return false;
+    if (!cur_props(c, out))
+        return false;
+    if (out->topic_len == 0 && out->topic_alias == 0)
+        return false;
+    out->topic = (const char *)topic;
+    out->payload = c->p;
+    out->payload_len = c->n;
+    return true;
+}
+
+/* PUBACK, PUBREC, PUBREL, PUBCOMP: the reason code and the properties may be
+ * left out (3.4.2.1): 2 bytes means success. */
+static bool parse_ack(cursor *c, mrx_packet *out, uint8_t want_flags)
+{
+    if (out->flags != want_flags || !cur_u16(c, &out->packet_id) || out->packet_id == 0)
+        return false;
+    if (c->n == 0)
+        return true;
+    if (!cur_u8(c, &out->reason))
+        return false;
+    return (c->n == 0 || cur_props(c, out)) && c->n == 0;
+}
+
+/* SUBACK and UNSUBACK: one reason code per topic filter, at least one. */
+static bool parse_suback(cursor *c, mrx_packet *out)
+{
+    if (out->flags != 0 || !cur_u16(c, &out->packet_id) || out->packet_id == 0)
+        return false;
+    if (!cur_props(c, out) || c->n == 0)
+        return false;
+    out->reason = c->p[0];
+    return true;
+}
+
+/* DISCONNECT and AUTH: no body means reason 0 (3.14.2.1). */
+static bool parse_disconnect(cursor *c, mrx_packet *out)
+{
+    if (out->flags != 0)
+        return false;
+    if (c->n == 0)
+        return true;
+    if (!cur_u8(c, &out->reason))
+        return false;
+    return (c->n == 0 || cur_props(c, out)) && c->n == 0;
+}
+
+static bool parse_body(cursor *c, mrx_packet *out)
+{
+    switch (out->type) {
+    case PKT_CONNACK:
+        return parse_connack(c, out);
+    case PKT_PUBLISH:
+        return parse_publish(c, out);
+    case PKT_PUBACK:
+    case PKT_PUBREC:
+    case PKT_PUBCOMP:
+        return parse_ack(c, out, 0);
+    case PKT_PUBREL:
+        return parse_ack(c, out, 2); /* reserved flags 0010 (2.1.3) */
+    case PKT_SUBACK:
+    case PKT_UNSUBACK:
+        return parse_suback(c, out);
+    case PKT_PINGRESP:
+        return out->flags == 0 && c->n == 0;
+    case PKT_DISCONNECT:
+    case PKT_AUTH:
+        return parse_disconnect(c, out);
+    default:
+        return false; /* 0 is reserved; the rest only travel client -> server */
+    }
+}
+
+mrx_status mrx_parse(const uint8_t *buf, size_t len, uint32_t max_packet, mrx_packet *out,
+                     size_t *used)
+{
+    if ((!buf && len) || !out || !used)
+        return MRX_ERR_ARG;
+    memset(out, 0, sizeof *out);
+    *used = 0;
+    if (len < 2)
+        return MRX_OK;
+
+    uint32_t rem;
+    size_t nb;
+    int r = varint_decode(buf + 1, len - 1, &rem, &nb);
+    if (r < 0)
+        return MRX_ERR_PROTOCOL;
+    if (r == 0)
+        return MRX_OK;
+    size_t total = 1 + nb + (size_t)rem;
+    /* Refuse an oversized packet as soon as its length is known, before
+     * buffering it: the broker was told our Maximum Packet Size. */
+    if (max_packet && total > max_packet)
+        return MRX_ERR_PROTOCOL;
+    if (len < total)
+        return MRX_OK;
+
+    out->type = buf[0] >> 4;
+    out->flags = buf[0] & 0x0f;
+    cursor c = {buf + 1 + nb, rem};
+    if (!parse_body(&c, out)) {
+        memset(out, 0, sizeof *out);
+        return MRX_ERR_PROTOCOL;
+    }
+    *used = total;
+    return MRX_OK;
+}
+
+/* ---------------------------------------------------------- the client */
+
+enum conn_state { ST_IDLE, ST_CONNECTING, ST_WAIT_CONNACK, ST_WAIT_SUBACK, ST_READY };
+
+struct mrx {
+    mrx_config cfg; /* the strings are our own copies */
+    mrx_callbacks cb;
+    void *ctx;
+
+    int fd;
+    enum conn_state state;
+    struct addrinfo *ai_list, *ai_next; /* addresses still to try */
+
+    uint8_t *rx; /* unparsed input; rx_cap >= max_packet so one packet fits */
+    size_t rx_len, rx_cap;
+    uint8_t *tx; /* queued output, sent from tx_off */
+    size_t tx_off, tx_len, tx_cap;
+    mrx_status deferred; /* error raised in an ack call; closed at next io/tick */
+
+    uint16_t sub_id;       /* packet id of our outstanding SUBSCRIBE */
+    uint32_t keepalive_ms; /* effective: Server Keep Alive wins */
+    int64_t now_ms;        /* from the last mrx_tick() */
+    bool clock_valid;      /* mrx_tick() has been called at least once */
+    int64_t last_tx_ms, ping_sent_ms, connect_start_ms;
+    bool ping_outstanding;
+
+    /* Bumped on every close, so a loop that ran a callback can tell whether
+     * the callback reconnected (and the buffers it was walking are gone). */
+    unsigned gen;
+    mrx_stats st;
+    char topic[UINT16_MAX + 1]; /* NUL-terminated copy for on_publish */
+};
+
+static char *dup_opt(const char *s, bool *ok)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *ok = false;
+    return d;
+}
+
+static bool str_ok(const char *s, bool may_be_empty)
+{
+    if (!s)
+        return false;
+    size_t n = strlen(s);
+    return n <= UINT16_MAX && (n > 0 || may_be_empty) && utf8_valid((const uint8_t *)s, n);
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+mrx_status mrx_new(mrx **out, const mrx_config *cfg, const mrx_callbacks *cb, void *ctx)
+{
+    if (!out || !cfg || !cb)
+        return MRX_ERR_ARG;
+    *out = NULL;
+    /* The session is keyed on the client id, so an empty one (which asks the
+     * broker to make one up) would lose the session on every reconnect. */
+    if (!str_ok(cfg->host, false) || cfg->port == 0 || !str_ok(cfg->client_id, false) ||
+        !str_ok(cfg->topic_filter, false))
+        return MRX_ERR_ARG;
+    if ((cfg->username && !str_ok(cfg->username, true)) ||
+        (cfg->password && strlen(cfg->password) > UINT16_MAX))
+        return MRX_ERR_ARG;
+    uint32_t max_packet = cfg->max_packet ? cfg->max_packet : 65536;
+    if (max_packet < 64 || max_packet > MRX_MAX_PACKET_CAP)
+        return MRX_ERR_ARG;
+
+    mrx *m = calloc(1, sizeof *m);
+    if (!m)
+        return MRX_ERR_NOMEM;
+    bool ok = true;
+    m->cfg = *cfg;
+    m->cfg.max_packet = max_packet;
+    m->cfg.host = dup_opt(cfg->host, &ok);
+    m->cfg.client_id = dup_opt(cfg->client_id, &ok);
+    m->cfg.username = dup_opt(cfg->username, &ok);
+    m->cfg.password = dup_opt(cfg->password, &ok);
+    m->cfg.topic_filter = dup_opt(cfg->topic_filter, &ok);
+    m->cb = *cb;
+    m->ctx = ctx;
+    m->fd = -1;
+    m->rx_cap = max_packet > MRX_RX_MIN ? max_packet : MRX_RX_MIN;
+    m->rx = malloc(m->rx_cap);
+    if (!ok || !m->rx) {
+        mrx_free(m);
+        return MRX_ERR_NOMEM;
+    }
+    *out = m;
+    return MRX_OK;
+}
+
+static void conn_reset(mrx *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    m->state = ST_IDLE;
+    if (m->ai_list)
+        freeaddrinfo(m->ai_list);
+    m->ai_list = m->ai_next = NULL;
+    m->rx_len = 0;
+    if (m->tx)
+        explicit_bzero(m->tx, m->tx_len); /* CONNECT may hold the password */
+    m->tx_off = m->tx_len = 0;
+    m->deferred = MRX_OK;
+    m->ping_outstanding = false;
+    m->gen++;
+}
+
+void mrx_free(mrx *m)
+{
+    if (!m)
+        return;
+    conn_reset(m);
+    free((char *)m->cfg.host);
+    free((char *)m->cfg.client_id);
+    free((char *)m->cfg.username);
+    free_secret((char *)m->cfg.password);
+    free((char *)m->cfg.topic_filter);
+    free(m->rx);
+    free(m->tx);
+    free(m);
+}
+
+/* Close the connection and tell the owner why. */
+static mrx_status conn_close(mrx *m, mrx_status why)
+{
+    if (m->fd < 0 && m->state == ST_IDLE)
+        return why;
+    bool was_up = m->state >= ST_WAIT_SUBACK;
+    conn_reset(m);
+    m->st.disconnects++;
+    log_warn("mrx_disconnect", "mqtt connection closed", "host", m->cfg.host, "client_id",
+             m->cfg.client_id, "reason", mrx_status_str(why), "established",
+             was_up ? "true" : "false");
+    if (m->cb.on_disconnect)
+        m->cb.on_disconnect(m->ctx, why);
+    return why;
+}
+
+bool mrx_connected(const mrx *m)
+{
+    return m && m->fd >= 0 && m->state == ST_READY;
+}
+
+int mrx_fd(const mrx *m)
+{
+    return m ? m->fd : -1;
+}
+
+short mrx_poll_events(const mrx *m)
+{
+    if (!m || m->fd < 0)
+        return 0;
+    if (m->state == ST_CONNECTING)
+        return POLLOUT;
+    if (m->deferred != MRX_OK)
+        return POLLIN | POLLOUT; /* get mrx_handle_io() called to close */
+    return (short)(POLLIN | (m->tx_len > m->tx_off ? POLLOUT : 0));
+}
+
+void mrx_get_stats(const mrx *m, mrx_stats *out)
+{
+    if (m && out)
+        *out = m->st;
+}
+
+/* ------------------------------------------------------------- output */
+
+static mrx_status tx_append(mrx *m, const uint8_t *b, size_t n)
+{
+    if (m->tx_len + n > m->tx_cap && m->tx_off > 0) {
+        memmove(m->tx, m->tx + m->tx_off, m->tx_len - m->tx_off);
+        m->tx_len -= m->tx_off;
+        m->tx_off = 0;
+    }
+    if (m->tx_len + n > m->tx_cap) {
+        size_t cap = m->tx_cap ? m->tx_cap : 1024;
+        while (cap < m->tx_len + n)
+            cap *= 2;
+        if (cap > MRX_TX_CAP)
+            return MRX_ERR_IO; /* the broker stopped reading: give up on it */
+        uint8_t *t = realloc(m->tx, cap);
+        if (!t)
+            return MRX_ERR_NOMEM;
+        m->tx = t;
+        m->tx_cap = cap;
+    }
+    memcpy(m->tx + m->tx_len, b, n);
+    m->tx_len += n;
+    return MRX_OK;
+}
+
+/* Writers into a fixed local packet buffer; sizes are checked by the caller. */
+typedef struct wbuf {
+    uint8_t *p;
+    size_t n;
+} wbuf;
+
+static void w_u8(wbuf *w, uint8_t v)
+{
+    w->p[w->n++] = v;
+}
+
+static void w_u16(wbuf *w, uint16_t v)
+{
+    w_u8(w, (uint8_t)(v >> 8));
+    w_u8(w, (uint8_t)v);
+}
+
+static void w_u32(wbuf *w, uint32_t v)
+{
+    w_u16(w, (uint16_t)(v >> 16));
+    w_u16(w, (uint16_t)v);
+}
+
+static void w_varint(wbuf *w, uint32_t v)
+{
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        w_u8(w, v ? (uint8_t)(b | 0x80) : b);
+    } while (v);
+}
+
+static void w_str(wbuf *w, const char *s)
+{
+    size_t n = strlen(s);
+    w_u16(w, (uint16_t)n);
+    memcpy(w->p + w->n, s, n);
+    w->n += n;
+}
+
+/* Frame body[0..n) with a fixed header and queue it. */
+static mrx_status tx_packet(mrx *m, uint8_t hdr, const uint8_t *body, size_t n)
+{
+    uint8_t fh[5];
+    wbuf w = {fh, 0};
+    w_u8(&w, hdr);
+    w_varint(&w, (uint32_t)n);
+    mrx_status st = tx_append(m, fh, w.n);
+    return st != MRX_OK ? st : tx_append(m, body, n);
+}
+
+/* CONNECT (3.1): clean_start=0 so the broker keeps our session and queue. */
+static mrx_status tx_connect(mrx *m)
+{
+    const mrx_config *c = &m->cfg;
+    size_t cap = 64 + strlen(c->client_id) + (c->username ? 2 + strlen(c->username) : 0) +
+                 (c->password ? 2 + strlen(c->password) : 0);
+    uint8_t *body = malloc(cap);
+    if (!body)
+        return MRX_ERR_NOMEM;
+    wbuf w = {body, 0};
+    w_str(&w, "MQTT");
+    w_u8(&w, 5);
+    w_u8(&w, (uint8_t)((c->username ? 0x80 : 0) | (c->password ? 0x40 : 0)));
+    w_u16(&w, c->keepalive_s);
+    uint8_t props[16];
+    wbuf pw = {props, 0};
+    w_u8(&pw, 0x11); /* Session Expiry Interval */
+    w_u32(&pw, c->session_expiry_s);
+    if (c->receive_max) {
+        w_u8(&pw, 0x21); /* Receive Maximum; 0 is not allowed, so omit */
+        w_u16(&pw, c->receive_max);
+    }
+    w_u8(&pw, 0x27); /* Maximum Packet Size */
+    w_u32(&pw, c->max_packet);
+    w_varint(&w, (uint32_t)pw.n);
+    memcpy(w.p + w.n, props, pw.n);
+    w.n += pw.n;
+    w_str(&w, c->client_id);
+    if (c->username)
+        w_str(&w, c->username);
+    if (c->password)
+        w_str(&w, c->password); /* Binary Data: same framing */
+    mrx_status st = tx_packet(m, PKT_CONNECT << 4, body, w.n);
+    explicit_bzero(body, cap);
+    free(body);
+    return st;
+}
+
+/* SUBSCRIBE (3.8) at QoS 2. Retain Handling 1: retained messages only when
+ * the subscription is new, so resubscribing on every CONNACK repeats none. */
+static mrx_status tx_subscribe(mrx *m)
+{
+    size_t n = strlen(m->cfg.topic_filter);
+    uint8_t *body = malloc(n + 8);
+    if (!body)
+        return MRX_ERR_NOMEM;
+    wbuf w = {body, 0};
+    m->sub_id = (uint16_t)(m->sub_id % UINT16_MAX + 1);
+    w_u16(&w, m->sub_id);
+    w_varint(&w, 0); /* no properties */
+    w_str(&w, m->cfg.topic_filter);
+    w_u8(&w, 0x02 | 0x10); /* QoS 2, no-local 0, retain-as-published 0 */
+    mrx_status st = tx_packet(m, PKT_SUBSCRIBE << 4 | 2, body, w.n);
+    free(body);
+    return st;
+}
+
+/* Write as much queued output as the socket takes. */
+static mrx_status tx_flush(mrx *m)
+{
+    while (m->tx_off < m->tx_len) {
+        ssize_t n = send(m->fd, m->tx + m->tx_off, m->tx_len - m->tx_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            m->tx_off += (size_t)n;
+            m->last_tx_ms = m->now_ms;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return MRX_OK;
+        } else {
+            return MRX_ERR_IO;
+        }
+    }
+    explicit_bzero(m->tx, m->tx_len);
+    m->tx_off = m->tx_len = 0;
+    return MRX_OK;
+}
+
+static mrx_status queue_ack(mrx *m, uint8_t type, uint16_t id)
+{
+    if (!m || id == 0)
+        return MRX_ERR_ARG;
+    if (m->fd < 0 || m->state < ST_WAIT_SUBACK)
+        return MRX_ERR_STATE;
+    if (m->deferred != MRX_OK)
+        return m->deferred;
+    /* The short form (3.4.2.1): packet id only means reason 0x00 Success. */
+    uint8_t b[4] = {(uint8_t)(type << 4), 2, (uint8_t)(id >> 8), (uint8_t)id};
+    mrx_status st = tx_append(m, b, sizeof b);
+    if (st != MRX_OK)
+        m->deferred = st;
+    return st;
+}
+
+mrx_status mrx_puback(mrx *m, uint16_t packet_id)
+{
+    return queue_ack(m, PKT_PUBACK, packet_id);
+}
+
+mrx_status mrx_pubrec(mrx *m, uint16_t packet_id)
+{
+    return queue_ack(m, PKT_PUBREC, packet_id);
+}
+
+mrx_status mrx_pubcomp(mrx *m, uint16_t packet_id)
+{
+    return queue_ack(m, PKT_PUBCOMP, packet_id);
+}
+
+/* ------------------------------------------------------------- connect */
+
+/* Start a non-blocking connect to the next resolved address. */
+static mrx_status try_next_addr(mrx *m)
+{
+    while (m->ai_next) {
+        struct addrinfo *ai = m->ai_next;
+        m->ai_next = ai->ai_next;
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1; /* acks are tiny and latency is the point */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            m->fd = fd;
+            m->state = ST_CONNECTING;
+            return MRX_OK;
+        }
+        close(fd);
+    }
+    return MRX_ERR_IO;
+}
+
+mrx_status mrx_connect(mrx *m)
+{
+    if (!m)
+        return MRX_ERR_ARG;
+    if (m->fd >= 0 || m->state != ST_IDLE) {
+        m->st.disconnects++;
+        conn_reset(m);
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", m->cfg.port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int rc = getaddrinfo(m->cfg.host, port, &hints, &m->ai_list);
+    if (rc != 0) {
+        m->ai_list = NULL;
+        log_warn("mrx_resolve", "cannot resolve mqtt host", "host", m->cfg.host, "error",
+                 gai_strerror(rc));
+        return MRX_ERR_IO;
+    }
+    m->ai_next = m->ai_list;
+    /* CONNECT waits in the queue until the TCP connect completes. */
+    mrx_status st = tx_connect(m);
+    if (st == MRX_OK)
+        st = try_next_addr(m);
+    if (st != MRX_OK) {
+        conn_reset(m);
+        return st;
+    }
+    m->connect_start_ms = m->now_ms;
+    m->last_tx_ms = m->now_ms;
+    m->keepalive_ms = (uint32_t)m->cfg.keepalive_s * 1000;
+    return MRX_OK;
+}
+
+/* POLLOUT on a connecting socket: done, or try the next address. */
+static mrx_status finish_connect(mrx *m)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == EINPROGRESS || err == EALREADY)
+        return MRX_OK;
+    if (err == 0) {
+        m->state = ST_WAIT_CONNACK;
+        return MRX_OK;
+    }
+    close(m->fd);
+    m->fd = -1;
+    return try_next_addr(m);
+}
+
+/* ------------------------------------------------------------- input */
+
+/* DISCONNECT reason codes (3.14.2.1) mapped onto what the owner can act on. */
+static mrx_status disconnect_status(uint8_t reason)
+{
+    switch (reason) {
+    case 0x81: /* Malformed Packet */
+    case 0x82: /* Protocol Error */
+    case 0x94: /* Topic Alias invalid */
+    case 0x95: /* Packet too large */
+        return MRX_ERR_PROTOCOL;
+    case 0x87: /* Not authorized */
+    case 0x8f: /* Topic Filter invalid */
+    case 0x9e: /* Shared Subscriptions not supported */
+    case 0xa2: /* Wildcard Subscriptions not supported */
+        return MRX_ERR_REFUSED;
+    default:
+        return MRX_ERR_IO; /* normal close, shutdown, takeover: reconnect */
+    }
+}
+
+static mrx_status on_connack(mrx *m, const mrx_packet *p)
+{
+    if (m->state != ST_WAIT_CONNACK)
+        return MRX_ERR_PROTOCOL;
+    if (p->reason >= 0x80) {
+        char code[8];
+        snprintf(code, sizeof code, "0x%02x", p->reason);
+        log_warn("mrx_refused", "mqtt broker refused the connection", "host", m->cfg.host,
+                 "reason_code", code);
+        return MRX_ERR_REFUSED;
+    }
+    if (p->has_server_keepalive)
+        m->keepalive_ms = (uint32_t)p->server_keepalive * 1000;
+    m->state = ST_WAIT_SUBACK;
+    m->st.connects++;
+    /* Always resubscribe: harmless with a session, and it covers a broker
+     * that lost the session. */
+    mrx_status st = tx_subscribe(m);
+    if (st != MRX_OK)
+        return st;
+    log_info("mrx_connect", "mqtt connected", "host", m->cfg.host, "client_id", m->cfg.client_id,
+             "session_present", p->session_present ? "true" : "false");
+    if (m->cb.on_connect)
+        m->cb.on_connect(m->ctx, p->session_present);
+    return MRX_OK;
+}
+
+static mrx_status on_publish(mrx *m, const mrx_packet *p)
+{
+    /* A resumed session delivers right after CONNACK, before our SUBACK. */
+    if (m->state < ST_WAIT_SUBACK || p->topic_alias != 0)
+        return MRX_ERR_PROTOCOL; /* we never allowed aliases (max 0) */
+    memcpy(m->topic, p->topic, p->topic_len);
+    m->topic[p->topic_len] = '\0';
+    mrx_msg msg = {
+        .topic = m->topic,
+        .payload = p->payload,
+        .len = p->payload_len,
+        .packet_id = p->packet_id,
+        .qos = (uint8_t)((p->flags >> 1) & 3),
+        .dup = (p->flags & 8) != 0,
+    };
+    m->st.publishes++;
+    if (msg.dup)
+        m->st.dups++;
+    if (m->cb.on_publish)
+        m->cb.on_publish(m->ctx, &msg);
+    return MRX_OK;
+}
+
+static mrx_status on_packet(mrx *m, const mrx_packet *p)
+{
+    switch (p->type) {
+    case PKT_CONNACK:
+        return on_connack(m, p);
+    case PKT_PUBLISH:
+        return on_publish(m, p);
+    case PKT_PUBREL:
+        if (m->state < ST_WAIT_SUBACK)
+            return MRX_ERR_PROTOCOL;
+        if (m->cb.on_pubrel)
+            m->cb.on_pubrel(m->ctx, p->packet_id);
+        return MRX_OK;
+    case PKT_SUBACK:
+        if (m->state != ST_WAIT_SUBACK || p->packet_id != m->sub_id)
+            return MRX_ERR_PROTOCOL;
+        if (p->reason >= 0x80)
+            return MRX_ERR_REFUSED;
+        m->state = ST_READY;
+        return MRX_OK;
+    case PKT_PINGRESP:
+        m->ping_outstanding = false;
+        return MRX_OK;
+    case PKT_DISCONNECT: {
+        char code[8];
+        snprintf(code, sizeof code, "0x%02x", p->reason);
+        log_warn("mrx_broker_disconnect", "mqtt broker sent DISCONNECT", "host", m->cfg.host,
+                 "reason_code", code);
+        return disconnect_status(p->reason);
+    }
+    default:
+        return MRX_ERR_PROTOCOL; /* PUBACK/PUBREC/PUBCOMP/UNSUBACK/AUTH: we never asked */
+    }
+}
+
+/* Parse and dispatch every complete packet in rx. Returns MRX_OK, or the
+ * status the connection was closed with. */
+static mrx_status rx_process(mrx *m)
+{
+    unsigned gen = m->gen;
+    size_t off = 0;
+    for (;;) {
+        mrx_packet p;
+        size_t used;
+        mrx_status st = mrx_parse(m->rx + off, m->rx_len - off, m->cfg.max_packet, &p, &used);
+        if (st != MRX_OK) {
+            m->st.malformed++;
+            return conn_close(m, MRX_ERR_PROTOCOL);
+        }
+        if (used == 0)
+            break;
+        st = on_packet(m, &p);
+        if (m->gen != gen)
+            return MRX_OK; /* a callback reconnected; rx belongs to the new link */
+        if (st != MRX_OK) {
+            if (st == MRX_ERR_PROTOCOL)
+                m->st.malformed++;
+            return conn_close(m, st);
+        }
+        off += used;
+    }
+    memmove(m->rx, m->rx + off, m->rx_len - off);
+    m->rx_len -= off;
+    return MRX_OK;
+}
+
+static mrx_status rx_read(mrx *m)
+{
+    unsigned gen = m->gen;
+    for (int i = 0; i < MRX_READS_PER_CALL; i++) {
+        /* rx_cap >= max_packet and rx holds less than one packet after
+         * rx_process, so there is always room; the check guards recv(.., 0). */
+        if (m->rx_len >= m->rx_cap)
+            return conn_close(m, MRX_ERR_PROTOCOL);
+        ssize_t n = recv(m->fd, m->rx + m->rx_len, m->rx_cap - m->rx_len, 0);
+        if (n > 0) {
+            m->rx_len += (size_t)n;
+            mrx_status st = rx_process(m);
+            if (st != MRX_OK || m->gen != gen)
+                return st;
+        } else if (n == 0) {
+            return conn_close(m, MRX_ERR_IO); /* broker closed */
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            return conn_close(m, MRX_ERR_IO);
+        }
+    }
+    return MRX_OK;
+}
+
+mrx_status mrx_handle_io(mrx *m, short revents)
+{
+    if (!m)
+        return MRX_ERR_ARG;
+    if (m->fd < 0)
+        return MRX_ERR_STATE;
+    if (m->deferred != MRX_OK)
+        return conn_close(m, m->deferred);
+    if (revents & POLLNVAL)
+        return conn_close(m, MRX_ERR_IO);
+
+    if (m->state == ST_CONNECTING) {
+        if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+            return MRX_OK;
+        if (finish_connect(m) != MRX_OK)
+            return conn_close(m, MRX_ERR_IO);
+        if (m->state == ST_CONNECTING)
+            return MRX_OK; /* next address in progress */
+    } else if (revents & (POLLIN | POLLERR | POLLHUP)) {
+        unsigned gen = m->gen;
+        mrx_status st = rx_read(m);
+        if (st != MRX_OK || m->gen != gen)
+            return st;
+    }
+    /* Flush whatever the callbacks queued now rather than after another
+     * poll round trip. */
+    if (m->tx_len > m->tx_off && tx_flush(m) != MRX_OK)
+        return conn_close(m, MRX_ERR_IO);
+    return MRX_OK;
+}
+
+mrx_status mrx_tick(mrx *m, int64_t now_ms)
+{
+    if (!m)
+        return MRX_ERR_ARG;
+    m->now_ms = now_ms;
+    if (!m->clock_valid) {
+        /* Stamps taken before the first tick used a clock we did not have. */
+        m->clock_valid = true;
+        m->last_tx_ms = m->connect_start_ms = now_ms;
+    }
+    if (m->fd < 0)
+        return MRX_OK;
+    if (m->deferred != MRX_OK)
+        return conn_close(m, m->deferred);
+
+    int64_t ka = m->keepalive_ms;
+    if (m->state <= ST_WAIT_CONNACK) {
+        int64_t limit = ka ? ka * 3 / 2 : MRX_CONNECT_TMO_MS;
+        if (now_ms - m->connect_start_ms >= limit)
+            return conn_close(m, MRX_ERR_IO);
+        return MRX_OK;
+    }
+    if (ka == 0)
+        return MRX_OK;
+    if (m->ping_outstanding) {
+        if (now_ms - m->ping_sent_ms >= ka * 3 / 2)
+            return conn_close(m, MRX_ERR_IO); /* no PINGRESP: the link is dead */
+        return MRX_OK;
+    }
+    if (now_ms - m->last_tx_ms >= ka) {
+        static const uint8_t ping[2] = {PKT_PINGREQ << 4, 0};
+        mrx_status st = tx_append(m, ping, sizeof ping);
+        if (st == MRX_OK)
+            st = tx_flush(m);
+        if (st != MRX_OK)
+            return conn_close(m, st);
+        m->ping_outstanding = true;
+        m->ping_sent_ms = now_ms;
+        m->last_tx_ms = now_ms;
+    }
+    return MRX_OK;
+}
