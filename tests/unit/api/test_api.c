@@ -1,0 +1,772 @@
+/* test_api.c - the HTTP API over a real TCP socket, with a temp SQLite file.
+ *
+ * A tiny HTTP/1.1 client (Connection: close, read to EOF) keeps the test free
+ * of client-library behaviour: what we assert is what went over the wire. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "crypto.h"
+#include "fitcommon/log.h"
+#include "store.h"
+#include "tg_initdata.h"
+
+#define TOKEN     "1234567:test-bot-token-for-unit-tests"
+#define DEMO_TG   777000
+#define TOKEN_LEN 43 /* base64url of 32 bytes */
+
+static char tmpdir[64], dbpath[128];
+static api *srv;
+static uint16_t port;
+
+/* ---- a tiny HTTP client ---- */
+
+typedef struct resp {
+    int status;
+    char *raw; /* whole response; headers end at body - 4 */
+    char *body;
+} resp;
+
+static int connect_srv(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the server may close early (413): read what it said */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Send a raw request, read the response to EOF. */
+static resp raw_request(const char *req, size_t len)
+{
+    int fd = connect_srv();
+    send_all(fd, req, len);
+    size_t cap = 8192, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (n + 4096 > cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    resp out = {.raw = buf};
+    sscanf(buf, "HTTP/1.%*d %d", &out.status);
+    char *sep = strstr(buf, "\r\n\r\n");
+    out.body = sep ? sep + 4 : buf + n;
+    return out;
+}
+
+static resp request(const char *method, const char *path, const char *headers, const char *body)
+{
+    char *req;
+    size_t blen = body ? strlen(body) : 0;
+    int n = asprintf(&req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, headers ? headers : "", blen, body ? body : "");
+    assert_true(n > 0);
+    resp r = raw_request(req, (size_t)n);
+    free(req);
+    return r;
+}
+
+/* Value of header name (case-insensitive) copied into out; 0 if present. */
+static int header(const resp *r, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(r->raw, "\r\n"); p && p + 2 < r->body; p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+            const char *v = line + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = strcspn(v, "\r");
+            snprintf(out, cap, "%.*s", (int)len, v);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void resp_free(resp *r)
+{
+    free(r->raw);
+}
+
+static void assert_error_code(const resp *r, int status, const char *code)
+{
+    if (r->status != status)
+        fail_msg("want %d, got %d: %s", status, r->status, r->raw);
+    cJSON *j = cJSON_Parse(r->body);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "error")->valuestring, code);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "message")));
+    cJSON_Delete(j);
+}
+
+/* ---- helpers ---- */
+
+static char *session_body(const char *init)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "init_data", init);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static char *signed_for(int64_t tg_id, const char *name, int64_t auth_date)
+{
+    char user[160], *init;
+    snprintf(user, sizeof user, "{\"id\":%lld,\"first_name\":\"%s\"}", (long long)tg_id, name);
+    assert_int_equal(tg_initdata_sign(user, auth_date, TOKEN, &init), TG_OK);
+    return init;
+}
+
+/* Sign in; returns the response (caller frees) and fills token / user id. */
+static resp sign_in(const char *init, char *token, int64_t *user_id)
+{
+    char *body = session_body(init);
+    resp r = request("POST", "/api/v1/session", "Content-Type: application/json\r\n", body);
+    free(body);
+    if (r.status == 200) {
+        cJSON *j = cJSON_Parse(r.body);
+        assert_non_null(j);
+        snprintf(token, TOKEN_LEN + 1, "%s", cJSON_GetObjectItem(j, "token")->valuestring);
+        *user_id = (int64_t)cJSON_GetObjectItem(cJSON_GetObjectItem(j, "user"), "id")->valuedouble;
+        cJSON_Delete(j);
+    }
+    return r;
+}
+
+static resp get_with_token(const char *path, const char *token, int use_cookie)
+{
+    char hdr[128];
+    if (use_cookie)
+        snprintf(hdr, sizeof hdr, "Cookie: fg_session=%s\r\n", token);
+    else
+        snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", token);
+    return request("GET", path, hdr, NULL);
+}
+
+static void put_reading(const char *device, int64_t ts_ms, double hr, uint64_t seq)
+{
+    store *s;
+    assert_int_equal(store_open(&s, dbpath), STORE_OK);
+    fp_reading r;
+    assert_int_equal(fp_reading_init(&r, device, FP_KIND_HEART_RATE, ts_ms), FP_OK);
+    assert_int_equal(fp_reading_add(&r, FP_Q_HEART_RATE, hr), FP_OK);
+    r.seq = seq;
+    size_t inserted = 0;
+    assert_int_equal(store_put_readings(s, "gw-test", 42, &r, 1, &inserted), STORE_OK);
+    assert_int_equal(inserted, 1);
+    store_close(s);
+}
+
+static void bind_dev(const char *device, int64_t user_id)
+{
+    store *s;
+    assert_int_equal(store_open(&s, dbpath), STORE_OK);
+    assert_int_equal(store_bind_device(s, device, user_id), STORE_OK);
+    store_close(s);
+}
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    (void)state;
+    log_init("test_api", LOG_WARN);
+    if (crypto_init() != 0)
+        return -1;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/fitgate-api-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(dbpath, sizeof dbpath, "%s/core.db", tmpdir);
+    char p[256], q[256];
+    snprintf(p, sizeof p, "%s/www", tmpdir);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/www/index.html", tmpdir);
+    write_file(p, "<!doctype html><title>t</title>");
+    snprintf(p, sizeof p, "%s/www/app.js", tmpdir);
+    write_file(p, "console.log(1);");
+    snprintf(p, sizeof p, "%s/secret.txt", tmpdir);
+    write_file(p, "TOP-SECRET");
+    snprintf(q, sizeof q, "%s/www/leak.txt", tmpdir);
+    if (symlink(p, q) != 0)
+        return -1;
+    snprintf(p, sizeof p, "%s/www", tmpdir);
+    api_config cfg = {
+        .bind_addr = "127.0.0.1",
+        .port = 0,
+        .miniapp_dir = p,
+        .db_path = dbpath,
+        .bot_token = TOKEN,
+        .initdata_max_age_s = 86400,
+        .dev_mode = 1,
+        .dev_demo_tg_id = DEMO_TG,
+        .dev_demo_devices = "demo-strap-1, demo-strap-2,sim-*",
+    };
+    if (api_start(&srv, &cfg) != 0)
+        return -1;
+    port = api_port(srv);
+    return port ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    api_stop(srv);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    return system(cmd);
+}
+
+/* ---- tests ---- */
+
+static void test_health_and_headers(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char v[256];
+    assert_int_equal(header(&r, "X-Content-Type-Options", v, sizeof v), 0);
+    assert_string_equal(v, "nosniff");
+    assert_int_equal(header(&r, "Referrer-Policy", v, sizeof v), 0);
+    assert_string_equal(v, "no-referrer");
+    assert_int_equal(header(&r, "Content-Security-Policy", v, sizeof v), 0);
+    assert_non_null(strstr(v, "default-src 'self'"));
+    resp_free(&r);
+
+    r = request("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 503);
+    resp_free(&r);
+    api_set_ready(srv, 1);
+    r = request("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
+static void test_sign_in_cookie_me(void **state)
+{
+    (void)state;
+    char *init = signed_for(1001, "Alice", now_s());
+    char token[TOKEN_LEN + 1];
+    int64_t uid = 0;
+    resp r = sign_in(init, token, &uid);
+    assert_int_equal(r.status, 200);
+    assert_true(uid > 0);
+    assert_int_equal(strlen(token), TOKEN_LEN);
+    char cookie[256], want[128];
+    assert_int_equal(header(&r, "Set-Cookie", cookie, sizeof cookie), 0);
+    snprintf(want, sizeof want, "fg_session=%s;", token);
+    assert_non_null(strstr(cookie, want));
+    assert_non_null(strstr(cookie, "HttpOnly"));
+    assert_non_null(strstr(cookie, "SameSite=Strict"));
+    assert_non_null(strstr(cookie, "Path=/"));
+    resp_free(&r);
+
+    for (int use_cookie = 0; use_cookie <= 1; use_cookie++) {
+        r = get_with_token("/api/v1/me", token, use_cookie);
+        assert_int_equal(r.status, 200);
+        cJSON *j = cJSON_Parse(r.body);
+        assert_string_equal(cJSON_GetObjectItem(j, "first_name")->valuestring, "Alice");
+        assert_int_equal((int64_t)cJSON_GetObjectItem(j, "tg_id")->valuedouble, 1001);
+        assert_int_equal((int64_t)cJSON_GetObjectItem(j, "id")->valuedouble, uid);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    /* A token that was never issued, and one a byte off. */
+    token[0] = token[0] == 'A' ? 'B' : 'A';
+    r = get_with_token("/api/v1/me", token, 0);
+    assert_error_code(&r, 401, "no_session");
+    resp_free(&r);
+    r = request("GET", "/api/v1/me", NULL, NULL);
+    assert_error_code(&r, 401, "no_session");
+    resp_free(&r);
+
+    /* Signing in again with fresh init data finds the same user. */
+    free(init);
+    init = signed_for(1001, "Alice B", now_s() - 1);
+    int64_t uid2 = 0;
+    r = sign_in(init, token, &uid2);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(uid2, uid);
+    resp_free(&r);
+    free(init);
+}
+
+static void test_sign_in_rejections(void **state)
+{
+    (void)state;
+    char token[TOKEN_LEN + 1];
+    int64_t uid;
+    /* Wrong hash: signed with another token. */
+    char *init, user[] = "{\"id\":5,\"first_name\":\"Eve\"}";
+    assert_int_equal(tg_initdata_sign(user, now_s(), "1234567:another-token", &init), TG_OK);
+    resp r = sign_in(init, token, &uid);
+    assert_error_code(&r, 401, "bad_signature");
+    resp_free(&r);
+    free(init);
+
+    init = signed_for(5, "Eve", now_s() - 2 * 86400);
+    r = sign_in(init, token, &uid);
+    assert_error_code(&r, 401, "expired");
+    resp_free(&r);
+    free(init);
+
+    init = signed_for(5, "Eve", now_s() + 3600);
+    r = sign_in(init, token, &uid);
+    assert_error_code(&r, 401, "future");
+    resp_free(&r);
+    free(init);
+
+    r = sign_in("a=%zz", token, &uid);
+    assert_error_code(&r, 400, "malformed");
+    resp_free(&r);
+    r = request("POST", "/api/v1/session", NULL, "{\"init\":1}");
+    assert_error_code(&r, 400, "malformed");
+    resp_free(&r);
+    r = request("POST", "/api/v1/session", NULL, "not json");
+    assert_error_code(&r, 400, "malformed");
+    resp_free(&r);
+    r = request("GET", "/api/v1/session", NULL, NULL);
+    assert_error_code(&r, 405, "method_not_allowed");
+    resp_free(&r);
+    r = request("DELETE", "/api/v1/me", NULL, NULL);
+    assert_error_code(&r, 405, "method_not_allowed");
+    resp_free(&r);
+    r = request("GET", "/api/v1/nope", NULL, NULL);
+    assert_error_code(&r, 404, "not_found");
+    resp_free(&r);
+}
+
+static void test_replay(void **state)
+{
+    (void)state;
+    char *init = signed_for(2002, "Bob", now_s());
+    char token[TOKEN_LEN + 1];
+    int64_t uid;
+    resp r = sign_in(init, token, &uid);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    r = sign_in(init, token, &uid);
+    assert_error_code(&r, 409, "replay");
+    resp_free(&r);
+    /* The same init data spelled differently (fields reordered) is the
+     * same credential. */
+    const char *hash = strstr(init, "&hash=");
+    char *re;
+    assert_true(asprintf(&re, "%s&%.*s", hash + 1, (int)(hash - init), init) > 0);
+    r = sign_in(re, token, &uid);
+    assert_error_code(&r, 409, "replay");
+    resp_free(&r);
+    free(re);
+    free(init);
+}
+
+static void test_readings(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/api/v1/readings?since=0", NULL, NULL);
+    assert_error_code(&r, 401, "no_session");
+    resp_free(&r);
+
+    char *init = signed_for(3003, "Carol", now_s());
+    char token[TOKEN_LEN + 1];
+    int64_t uid;
+    r = sign_in(init, token, &uid);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    free(init);
+
+    int64_t t0 = now_s() * 1000;
+    bind_dev("carol-strap", uid);
+    bind_dev("dave-strap", uid + 1000);
+    put_reading("carol-strap", t0 - 3000, 61, 1);
+    put_reading("dave-strap", t0 - 2500, 99, 2);
+    put_reading("carol-strap", t0 - 2000, 62, 3);
+    put_reading("carol-strap", t0 - 1000, 63, 4);
+
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/readings?since=%lld&limit=2", (long long)(t0 - 2500));
+    r = get_with_token(path, token, 1);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    assert_true(cJSON_IsArray(j));
+    assert_int_equal(cJSON_GetArraySize(j), 2);
+    const cJSON *first = cJSON_GetArrayItem(j, 0);
+    assert_string_equal(cJSON_GetObjectItem(first, "dev")->valuestring, "carol-strap");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(first, "v"), "hr")->valuedouble, 62);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 1), "v")->child->valuedouble, 63);
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    r = get_with_token("/api/v1/readings", token, 1);
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "dave-strap"));
+    assert_non_null(strstr(r.body, "carol-strap"));
+    resp_free(&r);
+
+    const char *bad[] = {"/api/v1/readings?limit=1001", "/api/v1/readings?since=abc",
+                         "/api/v1/readings?since=-1", "/api/v1/readings?limit=5x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = get_with_token(bad[i], token, 1);
+        assert_error_code(&r, 400, "malformed");
+        resp_free(&r);
+    }
+}
+
+/* Open an SSE stream; returns the socket once the server said "connected". */
+static int sse_open(const char *token, char *buf, size_t cap, int small_rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    if (small_rcvbuf) { /* so that an idle reader makes the server's writes block */
+        int sz = 4096;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET /api/v1/live HTTP/1.1\r\nHost: x\r\nCookie: fg_session=%s\r\n"
+                     "Accept: text/event-stream\r\n\r\n",
+                     token);
+    send_all(fd, req, (size_t)n);
+    size_t len = 0;
+    buf[0] = '\0';
+    while (!strstr(buf, ": connected")) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        assert_true(r > 0);
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strcasestr(buf, "Content-Type: text/event-stream"));
+    return fd;
+}
+
+/* Read from fd until needle appears in buf (appending), or timeout. */
+static int sse_wait(int fd, char *buf, size_t cap, const char *needle, int timeout_ms)
+{
+    size_t len = strlen(buf);
+    while (!strstr(buf, needle)) {
+        if (len > cap / 2) { /* keep a tail: the needle may straddle reads */
+            memmove(buf, buf + len - 256, 257);
+            len = 256;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, timeout_ms) != 1)
+            return -1;
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+    return 0;
+}
+
+static void push(const char *device, double hr)
+{
+    fp_reading r;
+    assert_int_equal(fp_reading_init(&r, device, FP_KIND_HEART_RATE, now_s() * 1000), FP_OK);
+    assert_int_equal(fp_reading_add(&r, FP_Q_HEART_RATE, hr), FP_OK);
+    api_live_push(srv, &r);
+}
+
+static void test_live(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/api/v1/live", NULL, NULL);
+    assert_error_code(&r, 401, "no_session");
+    resp_free(&r);
+
+    char tok1[TOKEN_LEN + 1], tok2[TOKEN_LEN + 1];
+    int64_t u1, u2;
+    char *init = signed_for(4004, "Frank", now_s());
+    r = sign_in(init, tok1, &u1);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    free(init);
+    init = signed_for(4005, "Grace", now_s());
+    r = sign_in(init, tok2, &u2);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    free(init);
+    bind_dev("frank-strap", u1);
+    bind_dev("grace-strap", u2);
+
+    static char b1[16384], b2[16384];
+    int fd1 = sse_open(tok1, b1, sizeof b1, 1);
+    int fd2 = sse_open(tok2, b2, sizeof b2, 0);
+    push("grace-strap", 150);
+    push("frank-strap", 101);
+    push("unbound-strap", 55);
+    push("frank-strap", 102);
+    assert_int_equal(sse_wait(fd1, b1, sizeof b1, "\"hr\":102", 5000), 0);
+    assert_int_equal(sse_wait(fd2, b2, sizeof b2, "\"hr\":150", 5000), 0);
+    /* Event framing, in order, ids counting up; nobody else's readings. */
+    const char *e1 = strstr(b1, "id: 1\nevent: reading\ndata: {");
+    const char *e2 = strstr(b1, "id: 2\nevent: reading\ndata: {");
+    assert_non_null(e1);
+    assert_non_null(e2);
+    assert_true(e1 < e2);
+    assert_non_null(strstr(e1, "\"dev\":\"frank-strap\""));
+    assert_non_null(strstr(e1, "\"hr\":101"));
+    assert_null(strstr(b1, "grace-strap"));
+    assert_null(strstr(b1, "unbound-strap"));
+    assert_null(strstr(b2, "frank-strap"));
+
+    /* A stream that does not read loses its oldest events, the pusher never
+     * waits: push far more than the ring holds, then the stream resumes with
+     * the newest. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 20000; i++)
+        push("frank-strap", 40 + (i % 200));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* 20k pushes against a stalled reader: well under a second, not blocked. */
+    assert_true(t1.tv_sec - t0.tv_sec < 5);
+    assert_int_equal(sse_wait(fd1, b1, sizeof b1, "id: 20002\n", 5000), 0);
+    close(fd1);
+    close(fd2);
+
+    /* Closed streams are released (the next push finds them gone). */
+    for (int i = 0; i < 50; i++) {
+        r = request("GET", "/metrics", NULL, NULL);
+        int gone = strstr(r.body, "fitgate_api_live_streams 0\n") != NULL;
+        resp_free(&r);
+        if (gone)
+            break;
+        push("frank-strap", 60); /* a write makes the server notice the close */
+        push("grace-strap", 60);
+        usleep(100 * 1000);
+    }
+    r = request("GET", "/metrics", NULL, NULL);
+    assert_non_null(strstr(r.body, "fitgate_api_live_streams 0\n"));
+    assert_null(strstr(r.body, "fitgate_api_live_dropped_total 0\n"));
+    resp_free(&r);
+}
+
+static void test_dev_launch(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/dev/launch", NULL, NULL);
+    assert_int_equal(r.status, 302);
+    char loc[4096];
+    assert_int_equal(header(&r, "Location", loc, sizeof loc), 0);
+    resp_free(&r);
+    const char *prefix = "/#tgWebAppData=";
+    assert_int_equal(strncmp(loc, prefix, strlen(prefix)), 0);
+    assert_non_null(strstr(loc, "&tgWebAppVersion=8.0&tgWebAppPlatform=web"));
+    /* Percent-decode the launch parameter, as the mini app does. */
+    const char *enc = loc + strlen(prefix);
+    size_t enc_len = strcspn(enc, "&");
+    char init[4096];
+    size_t o = 0;
+    for (size_t i = 0; i < enc_len; i++) {
+        if (enc[i] == '%') {
+            unsigned v;
+            assert_int_equal(sscanf(enc + i + 1, "%2x", &v), 1);
+            init[o++] = (char)v;
+            i += 2;
+        } else {
+            init[o++] = enc[i];
+        }
+    }
+    init[o] = '\0';
+    tg_auth a;
+    assert_int_equal(tg_validate(init, o, TOKEN, now_s(), 60, &a), TG_OK);
+    assert_int_equal(a.user.id, DEMO_TG);
+    assert_string_equal(a.user.first_name, "Demo");
+
+    char token[TOKEN_LEN + 1];
+    int64_t uid;
+    r = sign_in(init, token, &uid);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* The demo devices belong to the demo user now; the '*' entry is ignored. */
+    store *s;
+    assert_int_equal(store_open(&s, dbpath), STORE_OK);
+    int64_t owner = 0;
+    assert_int_equal(store_device_owner(s, "demo-strap-1", &owner), STORE_OK);
+    assert_int_equal(owner, uid);
+    assert_int_equal(store_device_owner(s, "demo-strap-2", &owner), STORE_OK);
+    assert_int_equal(owner, uid);
+    assert_int_equal(store_device_owner(s, "sim-*", &owner), STORE_ERR_NOTFOUND);
+    store_close(s);
+}
+
+static void test_static_files(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char v[128];
+    assert_int_equal(header(&r, "Content-Type", v, sizeof v), 0);
+    assert_string_equal(v, "text/html; charset=utf-8");
+    assert_string_equal(r.body, "<!doctype html><title>t</title>");
+    resp_free(&r);
+    r = request("GET", "/app.js", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(header(&r, "Content-Type", v, sizeof v), 0);
+    assert_string_equal(v, "text/javascript; charset=utf-8");
+    resp_free(&r);
+
+    const char *bad[] = {"/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt",
+                         "/leak.txt",      "/./index.html",      "//etc/passwd",
+                         "/nope.html",     "/index.html/",       "/.hidden.txt"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = request("GET", bad[i], NULL, NULL);
+        if (r.status != 404 && r.status != 400)
+            fail_msg("%s: %d", bad[i], r.status);
+        assert_null(strstr(r.body, "TOP-SECRET"));
+        resp_free(&r);
+    }
+}
+
+static void test_oversize_body(void **state)
+{
+    (void)state;
+    size_t n = 20000;
+    char *big = malloc(n + 1);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    resp r = request("POST", "/api/v1/session", NULL, big);
+    assert_error_code(&r, 413, "too_large");
+    resp_free(&r);
+
+    /* Chunked: no Content-Length to refuse early. */
+    char *req;
+    int len = asprintf(&req,
+                       "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                       n, big);
+    r = raw_request(req, (size_t)len);
+    assert_error_code(&r, 413, "too_large");
+    resp_free(&r);
+    free(req);
+    free(big);
+}
+
+static void test_metrics(void **state)
+{
+    (void)state;
+    resp r = request("GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *want[] = {
+        "# TYPE fitgate_api_requests_total counter",
+        "fitgate_api_requests_total{endpoint=\"session\"} ",
+        "fitgate_api_rejected_total{reason=\"bad_signature\"} 1\n",
+        "fitgate_api_rejected_total{reason=\"expired\"} 1\n",
+        "fitgate_api_rejected_total{reason=\"replay\"} 2\n",
+        "fitgate_api_rejected_total{reason=\"too_large\"} 2\n",
+        "fitgate_api_live_streams ",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(r.body, want[i]))
+            fail_msg("metrics lack '%s':\n%s", want[i], r.body);
+    assert_null(strstr(r.body, "fitgate_api_requests_total{endpoint=\"session\"} 0\n"));
+    resp_free(&r);
+}
+
+/* The real mini app is served with the element ids the e2e tests use. */
+static void test_real_miniapp(void **state)
+{
+    (void)state;
+    char db[160];
+    snprintf(db, sizeof db, "%s/other.db", tmpdir);
+    api_config cfg = {.miniapp_dir = FITGATE_SOURCE_DIR "/cloud/miniapp",
+                      .db_path = db,
+                      .bot_token = TOKEN,
+                      .initdata_max_age_s = 86400};
+    api *a;
+    assert_int_equal(api_start(&a, &cfg), 0);
+    uint16_t saved = port;
+    port = api_port(a);
+    resp r = request("GET", "/", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    const char *ids[] = {"id=\"status\"", "id=\"hr\"", "id=\"device\"",
+                         "id=\"user\"",   "app.js",    "style.css"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        assert_non_null(strstr(r.body, ids[i]));
+    resp_free(&r);
+    r = request("GET", "/style.css", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* Not in dev mode: no launch page. */
+    r = request("GET", "/dev/launch", NULL, NULL);
+    assert_error_code(&r, 404, "not_found");
+    resp_free(&r);
+    port = saved;
+    api_stop(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_and_headers), cmocka_unit_test(test_sign_in_cookie_me),
+        cmocka_unit_test(test_sign_in_rejections), cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_readings),           cmocka_unit_test(test_live),
+        cmocka_unit_test(test_dev_launch),         cmocka_unit_test(test_static_files),
+        cmocka_unit_test(test_oversize_body),      cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_real_miniapp),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
