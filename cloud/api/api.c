@@ -258,11 +258,14 @@ static enum MHD_Result handle_session(api *a, struct MHD_Connection *c, req *q)
     if (st != TG_OK)
         return reject_initdata(c, st);
 
-    /* Remember the init data as long as it could still pass the age check. */
-    int64_t keep_s = a->max_age_s > 0 ? a->max_age_s : 86400;
-    int64_t used_until = (auth.auth_date + keep_s + TG_FUTURE_SKEW_S) * 1000;
-    if (used_until < now + 60000)
-        used_until = now + 60000;
+    /* Remember the init data as long as it could still pass the age check;
+     * with the age check disabled, for good. */
+    int64_t used_until = INT64_MAX / 2;
+    if (a->max_age_s > 0) {
+        used_until = (auth.auth_date + a->max_age_s + TG_FUTURE_SKEW_S) * 1000;
+        if (used_until < now + 60000)
+            used_until = now + 60000;
+    }
     char token[IDENT_TOKEN_LEN + 1];
     ident_user u;
     int64_t expires;

@@ -26,6 +26,7 @@
 #include "api.h"
 #include "crypto.h"
 #include "fitcommon/log.h"
+#include "live.h"
 #include "store.h"
 #include "tg_initdata.h"
 
@@ -754,8 +755,58 @@ static void test_real_miniapp(void **state)
     r = request("GET", "/dev/launch", NULL, NULL);
     assert_error_code(&r, 404, "not_found");
     resp_free(&r);
-    port = saved;
+
+    /* Stopping with a live stream open ends the stream promptly. */
+    char *init = signed_for(5005, "Heidi", now_s());
+    char token[TOKEN_LEN + 1];
+    int64_t uid;
+    r = sign_in(init, token, &uid);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    free(init);
+    static char buf[4096];
+    int fd = sse_open(token, buf, sizeof buf, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     api_stop(a);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    char tail[256];
+    ssize_t n;
+    while ((n = recv(fd, tail, sizeof tail, 0)) > 0)
+        ;
+    assert_int_equal(n, 0); /* the server closed the stream */
+    close(fd);
+    port = saved;
+}
+
+/* The hub caps open streams, and ends them on shutdown. */
+static void test_live_hub_cap(void **state)
+{
+    (void)state;
+    store *s;
+    assert_int_equal(store_open(&s, dbpath), STORE_OK);
+    live_hub *h = live_hub_new(s, 2);
+    assert_non_null(h);
+    live_client *a = live_subscribe(h, 1), *b = live_subscribe(h, 2), *c = live_subscribe(h, 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);
+    assert_int_equal(live_clients(h), 2);
+    live_unsubscribe(b);
+    c = live_subscribe(h, 1);
+    assert_non_null(c);
+    char buf[64];
+    assert_true(live_read(a, buf, sizeof buf, 10) > 0); /* hello */
+    ssize_t n = live_read(a, buf, sizeof buf, 10);      /* nothing: keep-alive */
+    assert_true(n > 0);
+    assert_memory_equal(buf, ": keep-alive\n\n", (size_t)n);
+    live_hub_shutdown(h);
+    assert_int_equal(live_read(a, buf, sizeof buf, 10000), -1);
+    assert_null(live_subscribe(h, 3));
+    live_unsubscribe(a);
+    live_unsubscribe(c);
+    live_hub_free(h); /* closes s */
 }
 
 int main(void)
@@ -766,7 +817,7 @@ int main(void)
         cmocka_unit_test(test_readings),           cmocka_unit_test(test_live),
         cmocka_unit_test(test_dev_launch),         cmocka_unit_test(test_static_files),
         cmocka_unit_test(test_oversize_body),      cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_real_miniapp),
+        cmocka_unit_test(test_real_miniapp),       cmocka_unit_test(test_live_hub_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
