@@ -69,13 +69,13 @@
     }
   }
 
-  function showReading(r, live) {
+  // History arrives oldest first and live events in order: the last reading
+  // shown is the current one.
+  function showReading(r) {
     const v = r.v || {};
     if (typeof v.hr === 'number') {
       points.push({ t: r.ts, hr: v.hr });
-      if (live || points.length === 1 || r.ts >= points[points.length - 1].t) {
-        $('hr').textContent = Math.round(v.hr);
-      }
+      $('hr').textContent = Math.round(v.hr);
     }
     if (Array.isArray(v.rr) && v.rr.length) {
       $('rr').textContent = v.rr.map((s) => Math.round(s * 1000)).join(' / ') + ' ms';
@@ -113,7 +113,7 @@
     const res = await fetch('/api/v1/readings?limit=1000&since=' + since,
       { headers: authHeaders(), credentials: 'same-origin' });
     if (!res.ok) return;
-    for (const r of await res.json()) showReading(r, false);
+    for (const r of await res.json()) showReading(r);
     draw();
   }
 
@@ -124,7 +124,7 @@
     es.onerror = () => setStatus('connecting', 'reconnecting…');
     es.addEventListener('reading', (ev) => {
       try {
-        showReading(JSON.parse(ev.data), true);
+        showReading(JSON.parse(ev.data));
         draw();
       } catch (_) { /* ignore a malformed event */ }
     });
