@@ -22,6 +22,7 @@ listener $1 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $2/
+user root
 max_queued_messages 1000000
 max_inflight_messages 0
 max_packet_size 4194304

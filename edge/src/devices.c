@@ -27,6 +27,7 @@ struct devices {
     mrx *client;
     sd_event_source *io, *tick, *retry;
     int io_fd;
+    bool subscribed; /* SUBACK seen on this connection (logged once) */
     uint64_t backoff_us;
     devices_dirty_fn dirty;
     void *ctx;
@@ -83,6 +84,12 @@ static void sync_io(devices *d)
         d->io_fd = -1;
         if (fd >= 0 && sd_event_add_io(d->ev, &d->io, fd, EPOLLIN, on_io, d) >= 0)
             d->io_fd = fd;
+    }
+    if (!d->subscribed && mrx_connected(d->client)) {
+        /* From here on the broker queues device messages for us, even while
+         * we are down: the moment a new gateway starts receiving. */
+        d->subscribed = true;
+        log_info("local_subscribed", "subscribed to device topics on the local broker");
     }
     if (d->io) {
         short want = mrx_poll_events(d->client);
@@ -237,6 +244,7 @@ static void on_disconnect(void *ctx, mrx_status why)
     devices *d = ctx;
     /* Acks for the old connection are void: the broker redelivers instead. */
     d->nacks = 0;
+    d->subscribed = false;
     log_warn("local_disconnected", "lost the local broker", "reason", mrx_status_str(why));
     schedule_reconnect(d);
 }

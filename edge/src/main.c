@@ -21,6 +21,7 @@
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
 #include "fitcommon/metrics.h"
+#include "fitproto/reading.h"
 #include "spool.h"
 #include "uplink.h"
 
@@ -179,14 +180,14 @@ static int load_config(edge_config *c, int argc, char **argv)
 
 static void commit_now(edge *e)
 {
-    if (!spool_dirty(e->sp))
-        return;
+    bool had_work = spool_dirty(e->sp);
     if (spool_commit(e->sp) != SPOOL_OK) {
         metric_add(&m_commit_failed, 1);
         devices_commit_failed(e->dev);
         return;
     }
-    metric_add(&m_commits, 1);
+    if (had_work)
+        metric_add(&m_commits, 1);
     devices_committed(e->dev);
     uplink_kick(e->up);
 }
@@ -262,6 +263,8 @@ static int edge_start(edge *e)
         .batch_max = (uint32_t)c->batch_max,
         .window = (uint32_t)c->window,
         .ack_timeout_ms = (uint32_t)c->ack_timeout_ms,
+        .dirty = on_dirty,
+        .ctx = e,
     };
     if (sd_event_add_time_relative(e->ev, &e->commit_timer, CLOCK_MONOTONIC, 1000, 1000,
                                    on_commit_timer, e) < 0 ||

@@ -24,6 +24,8 @@ struct uplink {
     uint64_t sent;     /* highest seq published on this connection */
     int64_t last_rewind_ms;
     char *buf;         /* one batch, FP_MSG_BYTES_MAX */
+    void (*dirty)(void *ctx);
+    void *dirty_ctx;
     fp_batch_writer w;
     uint64_t batch_last;
 };
@@ -156,6 +158,8 @@ static void handle_ack(uplink *u, const struct mosquitto_message *msg)
         uint64_t before = spool_count(u->sp);
         spool_ack(u->sp, a.seq);
         metric_add(&m_acked, (int64_t)(before - spool_count(u->sp)));
+        if (u->dirty)
+            u->dirty(u->dirty_ctx);
         u->acked = a.seq;
         if (u->sent < u->acked)
             u->sent = u->acked;
@@ -240,6 +244,8 @@ int uplink_new(uplink **out, sd_event *ev, spool *sp, const uplink_config *cfg)
         u->batch_max = FP_BATCH_MAX;
     u->window = cfg->window ? cfg->window : 10000;
     u->ack_timeout_ms = cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 10000;
+    u->dirty = cfg->dirty;
+    u->dirty_ctx = cfg->ctx;
     u->buf = malloc(FP_MSG_BYTES_MAX);
     if (!u->buf || fp_topic_gateway(u->topic_batch, sizeof u->topic_batch, u->gw, "batch") ||
         fp_topic_gateway(u->topic_ack, sizeof u->topic_ack, u->gw, "ack") ||

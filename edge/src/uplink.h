@@ -27,6 +27,9 @@ typedef struct uplink_config {
     uint32_t batch_max;      /* readings per batch (<= FP_BATCH_MAX) */
     uint32_t window;         /* readings in flight, unacknowledged */
     uint32_t ack_timeout_ms; /* resend everything unacked after this */
+    /* Called after an ack changed the spool: the owner commits soon. */
+    void (*dirty)(void *ctx);
+    void *ctx;
 } uplink_config;
 
 int uplink_new(uplink **out, sd_event *ev, spool *sp, const uplink_config *cfg);

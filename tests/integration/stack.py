@@ -36,7 +36,10 @@ def wait_port(port, timeout=20.0):
 
 
 def broker_conf(path, port, datadir):
-    """A broker sized for the delivery contract: deep queues for persistent
+    """Write a mosquitto config. Started as root, mosquitto drops to the user
+    `mosquitto`, so hand it its persistence directory.
+
+    A broker sized for the delivery contract: deep queues for persistent
     sessions (nothing dropped while a client restarts) and no in-flight cap
     below the clients' own Receive Maximum."""
     with open(path, "w") as f:
@@ -54,6 +57,13 @@ log_dest stderr
 log_type error
 log_type warning
 """)
+    if os.geteuid() == 0:
+        import pwd
+        try:
+            pw = pwd.getpwnam("mosquitto")
+            os.chown(datadir, pw.pw_uid, pw.pw_gid)
+        except KeyError:
+            pass
 
 
 class Proc:
@@ -141,11 +151,24 @@ class Stack:
             time.sleep(0.05)
 
     # -- edge --
-    def start_edge(self):
+    def start_edge(self, wait=True):
+        """Start fitgate-edge; with wait, return once it is subscribed on the local
+        broker (from then on the broker queues device messages for it)."""
+        log = os.path.join(self.dir, "edge.log")
+        before = open(log, "rb").read().count(b"local_subscribed") if os.path.exists(log) else 0
         argv = [os.path.join(BIN, "fitgate-edge"), f"--gateway-id={self.gateway}",
                 f"--spool-path={self.dir}/spool.db", f"--local-port={self.local_port}",
                 f"--cloud-port={self.cloud_port}", "--ack-timeout-ms=3000"] + self.edge_args
         self.procs["edge"] = Proc("edge", self.wrapper + argv, self.dir)
+        deadline = time.time() + 30
+        while wait and time.time() < deadline:
+            if open(log, "rb").read().count(b"local_subscribed") > before:
+                return
+            if not self.procs["edge"].alive():
+                raise RuntimeError("fitgate-edge exited at start; see edge.log")
+            time.sleep(0.02)
+        if wait:
+            raise TimeoutError("fitgate-edge did not subscribe on the local broker")
 
     # -- simulator --
     def sim(self, count, devices=1, rate=0, qos=2, prefix="sim-", extra=None, wait=True):
