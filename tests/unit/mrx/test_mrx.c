@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -485,6 +486,7 @@ static int broker_start(void **state)
     if (g_broker < 0)
         return -1;
     if (g_broker == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphan broker if the test dies */
         int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
@@ -1129,6 +1131,60 @@ static void test_fake_reconnect_from_callback(void **state)
     fake_close(&f);
 }
 
+/* IPv6: a numeric "::1" host reaches a listener on the IPv6 loopback. */
+static void test_fake_ipv6(void **state)
+{
+    (void)state;
+    fake f = {.cfd = -1};
+    f.lfd = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(f.lfd >= 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(f.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f.lfd, 4), 0);
+    assert_int_equal(getsockname(f.lfd, (struct sockaddr *)&a, &len), 0);
+    mrx_config c = base_cfg(ntohs(a.sin6_port), "mrx-fake6", "fit/#");
+    c.host = "::1";
+    sub s;
+    sub_new(&s, &c, ACK_NONE);
+    fake_handshake(&f, &s, connack_ok, sizeof connack_ok);
+    assert_true(mrx_connected(s.m));
+    sub_free(&s);
+    fake_close(&f);
+}
+
+/* A broker that stops reading: acks pile up to the 1 MiB cap, the ack call
+ * fails with MRX_ERR_IO and the next mrx_handle_io() closes the link. */
+static void test_fake_output_cap(void **state)
+{
+    (void)state;
+    fake f;
+    fake_listen(&f);
+    mrx_config c = base_cfg(f.port, "mrx-fake", "fit/#");
+    sub s;
+    sub_new(&s, &c, ACK_NONE);
+    fake_handshake(&f, &s, connack_ok, sizeof connack_ok);
+    /* Acks only queue; without mrx_handle_io() nothing is written. */
+    int ok = 0;
+    mrx_status st = MRX_OK;
+    for (int i = 0; i < 300000 && st == MRX_OK; i++) {
+        st = mrx_puback(s.m, (uint16_t)(i % 65535 + 1));
+        ok += st == MRX_OK;
+    }
+    assert_int_equal(st, MRX_ERR_IO);
+    assert_int_equal(ok, (1 << 20) / 4); /* 4-byte PUBACKs fill 1 MiB exactly */
+    assert_int_equal(mrx_puback(s.m, 1), MRX_ERR_IO);
+    assert_int_equal(s.disconnects, 0);
+    short ev = mrx_poll_events(s.m);
+    assert_true(ev & POLLOUT);
+    assert_int_equal(mrx_handle_io(s.m, POLLOUT), MRX_ERR_IO);
+    assert_int_equal(s.disconnects, 1);
+    assert_int_equal(s.why, MRX_ERR_IO);
+    assert_int_equal(mrx_fd(s.m), -1);
+    sub_free(&s);
+    fake_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -1144,6 +1200,8 @@ int main(void)
         cmocka_unit_test(test_fake_keepalive),
         cmocka_unit_test(test_fake_refused),
         cmocka_unit_test(test_fake_credentials),
+        cmocka_unit_test(test_fake_ipv6),
+        cmocka_unit_test(test_fake_output_cap),
         cmocka_unit_test(test_fake_reconnect_from_callback),
     };
     const struct CMUnitTest broker[] = {
