@@ -426,7 +426,7 @@ struct mrx {
     uint16_t sub_id;       /* packet id of our outstanding SUBSCRIBE */
     uint32_t keepalive_ms; /* effective: Server Keep Alive wins */
     int64_t now_ms;        /* from the last mrx_tick() */
-    bool clock_valid;      /* mrx_tick() has been called at least once */
+    bool restamp;          /* mrx_connect() ran since the last tick: stamps are stale */
     int64_t last_tx_ms, ping_sent_ms, connect_start_ms;
     bool ping_outstanding;
 
@@ -816,8 +816,9 @@ mrx_status mrx_connect(mrx *m)
         conn_reset(m);
         return st;
     }
-    m->connect_start_ms = m->now_ms;
-    m->last_tx_ms = m->now_ms;
+    /* now_ms may be from long ago (the owner need not tick while down):
+     * the next mrx_tick() stamps the connect start and last write. */
+    m->restamp = true;
     m->keepalive_ms = (uint32_t)m->cfg.keepalive_s * 1000;
     return MRX_OK;
 }
@@ -1040,9 +1041,8 @@ mrx_status mrx_tick(mrx *m, int64_t now_ms)
     if (!m)
         return MRX_ERR_ARG;
     m->now_ms = now_ms;
-    if (!m->clock_valid) {
-        /* Stamps taken before the first tick used a clock we did not have. */
-        m->clock_valid = true;
+    if (m->restamp) {
+        m->restamp = false;
         m->last_tx_ms = m->connect_start_ms = now_ms;
     }
     if (m->fd < 0)

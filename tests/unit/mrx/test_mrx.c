@@ -1000,6 +1000,7 @@ static void test_fake_keepalive(void **state)
     mrx_tick(s.m, t);
     const uint8_t connack_ka[] = {0x20, 0x06, 0x00, 0x00, 0x03, 0x13, 0x00, 0x02};
     fake_handshake(&f, &s, connack_ka, sizeof connack_ka);
+    assert_int_equal(mrx_tick(s.m, t), MRX_OK); /* first tick after connect stamps it */
 
     uint8_t buf[16];
     assert_int_equal(mrx_tick(s.m, t + 1500), MRX_OK);
@@ -1185,6 +1186,34 @@ static void test_fake_output_cap(void **state)
     fake_close(&f);
 }
 
+/* No CONNACK within 1.5 x keep-alive of the connect: MRX_ERR_IO. The clock
+ * is taken at the first tick after mrx_connect(), however old the last one. */
+static void test_fake_connect_timeout(void **state)
+{
+    (void)state;
+    fake f;
+    fake_listen(&f);
+    mrx_config c = base_cfg(f.port, "mrx-fake", "fit/#"); /* keep-alive 30 s */
+    sub s;
+    sub_new(&s, &c, ACK_NONE);
+    s.fake_clock = true;
+    assert_int_equal(mrx_tick(s.m, 5), MRX_OK); /* long before the connect */
+    assert_int_equal(mrx_connect(s.m), MRX_OK);
+    f.cfd = accept(f.lfd, NULL, NULL);
+    uint8_t buf[256];
+    assert_true(fake_read(&f, &s, buf, sizeof buf) > 0); /* CONNECT, never answered */
+    int64_t t = 10000000;
+    assert_int_equal(mrx_tick(s.m, t), MRX_OK);
+    assert_int_equal(mrx_tick(s.m, t + 44999), MRX_OK);
+    assert_true(mrx_fd(s.m) >= 0);
+    assert_int_equal(mrx_tick(s.m, t + 45000), MRX_ERR_IO);
+    assert_int_equal(s.why, MRX_ERR_IO);
+    assert_int_equal(mrx_fd(s.m), -1);
+    assert_int_equal(s.connects, 0);
+    sub_free(&s);
+    fake_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -1198,6 +1227,7 @@ int main(void)
         cmocka_unit_test(test_fake_protocol_errors),
         cmocka_unit_test(test_fake_partial_reads),
         cmocka_unit_test(test_fake_keepalive),
+        cmocka_unit_test(test_fake_connect_timeout),
         cmocka_unit_test(test_fake_refused),
         cmocka_unit_test(test_fake_credentials),
         cmocka_unit_test(test_fake_ipv6),
