@@ -444,12 +444,20 @@ static int bind_demo_devices(api *a, int64_t user_id)
     return rc;
 }
 
+/* Dev mode: the demo user exists and owns the demo devices from the start,
+ * so readings that arrive before anyone opens the mini app are theirs. */
+static int prepare_demo(api *a)
+{
+    ident_user u;
+    if (ident_upsert_user(a->id, a->demo_tg_id, "Demo", "demo", now_ms(), &u) != IDENT_OK)
+        return -1;
+    return bind_demo_devices(a, u.id);
+}
+
 static enum MHD_Result handle_launch(api *a, struct MHD_Connection *c)
 {
     int64_t now = now_ms();
-    ident_user u;
-    if (ident_upsert_user(a->id, a->demo_tg_id, "Demo", "demo", now, &u) != IDENT_OK ||
-        bind_demo_devices(a, u.id) != 0)
+    if (prepare_demo(a) != 0)
         return send_error(c, 500, RJ_INTERNAL, "cannot prepare the demo user");
     char user[128];
     snprintf(user, sizeof user,
@@ -728,6 +736,11 @@ int api_start(api **out, const api_config *cfg)
         store_open(&live_store, cfg->db_path) != STORE_OK ||
         !(a->hub = live_hub_new(live_store, API_LIVE_MAX))) {
         store_close(live_store);
+        api_free(a);
+        return -1;
+    }
+    if (a->dev_mode && prepare_demo(a) != 0) {
+        log_error("api_start", "cannot prepare the demo user");
         api_free(a);
         return -1;
     }

@@ -13,14 +13,26 @@ from paho.mqtt.packettypes import PacketTypes
 from stack import Stack
 
 
+_clients = {}
+
+
 def pub(port, topic, payload, qos=1):
-    c = mqtt.Client(client_id=f"evil-{random.random()}", protocol=mqtt.MQTTv5)
-    c.connect("127.0.0.1", port)
-    c.loop_start()
+    """Publish and wait for the broker's ack, over one connection per broker."""
+    c = _clients.get(port)
+    if c is None:
+        c = mqtt.Client(client_id=f"evil-{port}", protocol=mqtt.MQTTv5)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        _clients[port] = c
     info = c.publish(topic, payload, qos=qos)
     info.wait_for_publish(timeout=10)
-    c.loop_stop()
-    c.disconnect()
+
+
+def close_clients():
+    for c in _clients.values():
+        c.loop_stop()
+        c.disconnect()
+    _clients.clear()
 
 
 def count_for(stack, like):
@@ -28,8 +40,10 @@ def count_for(stack, like):
         return c.execute("SELECT count(*) FROM readings WHERE device LIKE ?", (like,)).fetchone()[0]
 
 
-def edge_metrics(path, timeout=15):
+def edge_metrics(path, ready, timeout=25):
+    """The edge's textfile metrics (rewritten every 10 s), once ready(metrics)."""
     deadline = time.time() + timeout
+    out = {}
     while time.time() < deadline:
         if os.path.exists(path):
             out = {}
@@ -37,9 +51,10 @@ def edge_metrics(path, timeout=15):
                 if line and not line.startswith("#"):
                     k, _, v = line.strip().rpartition(" ")
                     out[k] = float(v)
-            return out
+            if ready(out):
+                break
         time.sleep(0.5)
-    return {}
+    return out
 
 
 def batch(gw, seq, n, epoch="00000000000000aa", version=1, floor=None, dev="evil-0001"):
@@ -94,27 +109,30 @@ def test_bad_input_everywhere(workdir):
         pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 1, 10))             # valid: seq 1..10
         pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 1, 10))             # replay
         pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 5, 3))              # overlapping replay
-        pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 100, 5))            # out of order
+        pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 100, 5, floor=1))   # out of order
         # one bad reading among good ones: seq 11..13 with the middle one out of range
         mixed = json.loads(batch("gw-evil", 11, 3))
         mixed["readings"][1]["v"]["hr"] = 9999
         pub(cp, "fit/v1/gw/gw-evil/batch", json.dumps(mixed))
+        # a declared gap: the gateway dropped 14..49 by its disk policy
+        pub(cp, "fit/v1/gw/gw-evil/batch", batch("gw-evil", 50, 2, floor=50))
         pub(cp, "fit/v1/gw/gw-evil/state", b"{\"v\":1}")
 
         out, err = sim.communicate(timeout=300)
         assert sim.returncode == 0, err
         deadline = time.time() + 120
-        while time.time() < deadline and (count_for(s, "sim-%") < 3000 or count_for(s, "evil-%") < 12):
+        while time.time() < deadline and (count_for(s, "sim-%") < 3000 or count_for(s, "evil-%") < 14):
             time.sleep(0.3)
         time.sleep(1.5)
 
         # Every valid reading made it, exactly once.
         assert count_for(s, "sim-%") == 3000
-        assert count_for(s, "evil-%") == 12          # 1..10, 11 and 13
+        assert count_for(s, "evil-%") == 14          # 1..10, 11, 13, 50, 51
         assert count_for(s, "junk-%") == 0
         assert s.procs["core"].alive() and s.procs["edge"].alive()
 
         m = s.metrics()
+        print({k: v for k, v in m.items() if "ingest" in k})
         assert m['fitgate_ingest_rejected_total{reason="syntax"}'] >= 2
         assert m['fitgate_ingest_rejected_total{reason="version"}'] >= 1
         assert m['fitgate_ingest_rejected_total{reason="gateway_mismatch"}'] == 1
@@ -123,12 +141,18 @@ def test_bad_input_everywhere(workdir):
         assert m["fitgate_ingest_out_of_order_total"] == 1
         assert m["fitgate_ingest_readings_rejected_total"] == 1
         # the cloud acked the hostile gateway's valid readings cumulatively
+        assert m["fitgate_ingest_gap_readings_total"] == 36
         assert any(a["seq"] == 13 for a in acks)
-        assert all(a["seq"] <= 13 for a in acks)
+        assert any(a["seq"] == 51 for a in acks)
+        assert all(a["seq"] <= 51 for a in acks)
 
-        em = edge_metrics(f"{workdir}/edge.prom")
-        assert em['fitgate_edge_device_rejected_total{reason="topic"}'] >= 3
+        em = edge_metrics(f"{workdir}/edge.prom",
+                          lambda m: m.get("fitgate_edge_readings_spooled_total", 0) >= 3000)
+        print({k: v for k, v in em.items() if "device" in k})
+        # (".../other/2a37" never reaches the edge: its subscription is gatt only)
+        assert em['fitgate_edge_device_rejected_total{reason="topic"}'] >= 2
         assert em['fitgate_edge_device_rejected_total{reason="payload"}'] >= 4
         sub.loop_stop()
     finally:
+        close_clients()
         s.stop()

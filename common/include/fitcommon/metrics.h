@@ -12,6 +12,7 @@
 #ifndef FITCOMMON_METRICS_H
 #define FITCOMMON_METRICS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,15 +30,15 @@ void metric_register(metric *m, const char *name, const char *type, const char *
                      const char *labels);
 static inline void metric_add(metric *m, int64_t n)
 {
-    __atomic_fetch_add(&m->value, n, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&m->value, n, memory_order_relaxed);
 }
 static inline void metric_set(metric *m, int64_t v)
 {
-    __atomic_store_n(&m->value, v, __ATOMIC_RELAXED);
+    atomic_store_explicit(&m->value, v, memory_order_relaxed);
 }
 static inline int64_t metric_get(const metric *m)
 {
-    return __atomic_load_n(&m->value, __ATOMIC_RELAXED);
+    return atomic_load_explicit((_Atomic int64_t *)&m->value, memory_order_relaxed);
 }
 
 /* Render all registered metrics. Returns a malloc'd NUL-terminated string the
