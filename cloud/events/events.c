@@ -17,8 +17,8 @@ static void iso_now(char *buf, size_t cap)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 fp_status evt_readings_encode(const char *gateway, uint64_t epoch, const fp_reading *r, size_t n,
@@ -27,7 +27,7 @@ fp_status evt_readings_encode(const char *gateway, uint64_t epoch, const fp_read
     *out = NULL;
     if (n == 0 || n > FP_BATCH_MAX)
         return FP_ERR_LIMIT;
-    char head[512], now[40];
+    char head[512], now[64];
     iso_now(now, sizeof now);
     int hl = snprintf(head, sizeof head,
                       "{\"specversion\":\"1.0\",\"id\":\"%s/%016" PRIx64 "/%" PRIu64 "\","
