@@ -90,8 +90,12 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     (void)rk;
     /* error_cb reports the same failures: librdkafka's own errors are
-     * mostly transient (a refused connection), so at most a warning. */
+     * mostly transient (a refused connection), so at most a warning.
+     * CONFWARN says a producer property was ignored by a consumer or the
+     * reverse: expected, since `extra` is shared by both. */
     log_level lvl = level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+    if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
+        lvl = LOG_DEBUG;
     log_event(lvl, "kafka_log", buf, "facility", fac, (char *)0);
 }
 
