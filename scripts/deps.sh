@@ -2,7 +2,7 @@
 # Install what fitgate needs on a fresh Debian bookworm machine. Idempotent:
 # packages already present are skipped; `apt-get update` runs once, only when
 # something is missing. Kafka jars and npm packages are fetched by the test
-# scripts that need them (tests/kafka/fetch.sh, cloud/miniapp).
+# scripts that need them (scripts/kafka.sh fetch).
 set -euo pipefail
 
 PKGS=(
