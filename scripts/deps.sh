@@ -15,6 +15,7 @@ PKGS=(
   # run and test
   mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt
   python3-dbusmock python3-aiosmtpd openjdk-17-jre-headless maven valgrind curl procps
+  chromium nodejs npm
 )
 
 missing=()
@@ -33,6 +34,13 @@ fi
 if [ "${#missing[@]}" -gt 0 ] && command -v mvn >/dev/null 2>&1; then
   tmp=()
   for p in "${missing[@]}"; do [ "$p" = maven ] || tmp+=("$p"); done
+  missing=("${tmp[@]+"${tmp[@]}"}")
+fi
+
+# Node.js and npm from elsewhere (e.g. a preinstalled toolchain) serve the browser tests too.
+if [ "${#missing[@]}" -gt 0 ] && command -v npm >/dev/null 2>&1; then
+  tmp=()
+  for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || tmp+=("$p"); done
   missing=("${tmp[@]+"${tmp[@]}"}")
 fi
 

@@ -17,6 +17,11 @@ scripts/build.sh release
 scripts/build.sh asan
 scripts/build.sh fuzz
 
+step "browser test packages (npm, pinned by package-lock.json)"
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
 step "kafka broker"
 KDIR=$(mktemp -d /tmp/fitgate-kafka.XXXXXX)
 KPORT=$(/usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
