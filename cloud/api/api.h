@@ -26,14 +26,14 @@
 typedef struct api api;
 
 typedef struct api_config {
-    const char *bind_addr;    /* "127.0.0.1" */
-    uint16_t port;            /* 0 = pick a free port (see api_port) */
-    const char *miniapp_dir;  /* static files */
-    const char *db_path;      /* core SQLite file (store + identity tables) */
-    const char *bot_token;    /* Telegram bot token (secret; never logged) */
-    int64_t initdata_max_age_s; /* freshness window for init data, default 86400 */
-    int dev_mode;             /* enables /dev/launch and the demo user */
-    int64_t dev_demo_tg_id;   /* Telegram user id of the demo user */
+    const char *bind_addr;        /* "127.0.0.1" */
+    uint16_t port;                /* 0 = pick a free port (see api_port) */
+    const char *miniapp_dir;      /* static files */
+    const char *db_path;          /* core SQLite file (store + identity tables) */
+    const char *bot_token;        /* Telegram bot token (secret; never logged) */
+    int64_t initdata_max_age_s;   /* freshness window for init data, default 86400 */
+    int dev_mode;                 /* enables /dev/launch and the demo user */
+    int64_t dev_demo_tg_id;       /* Telegram user id of the demo user */
     const char *dev_demo_devices; /* comma-separated device ids bound to the demo user */
 } api_config;
 

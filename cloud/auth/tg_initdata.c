@@ -185,7 +185,7 @@ static int field_cmp(const void *a, const void *b)
 tg_status tg_data_check_string(const tg_initdata *d, const char *prefix, int without_signature,
                                char **out, size_t *out_len)
 {
-    const tg_field *sorted[TG_FIELDS_MAX];
+    const tg_field *sorted[TG_FIELDS_MAX] = {0};
     size_t n = 0, total = prefix ? strlen(prefix) : 0;
     for (size_t i = 0; i < d->n; i++) {
         const tg_field *f = &d->fields[i];

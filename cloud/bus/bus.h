@@ -31,12 +31,12 @@ typedef struct bus_consumer bus_consumer;
 
 typedef enum bus_status {
     BUS_OK = 0,
-    BUS_ERR_ARG,       /* invalid argument */
-    BUS_ERR_IO,        /* storage or broker error; the publish did not happen */
-    BUS_ERR_TIMEOUT,   /* nothing arrived within the timeout (consume) */
+    BUS_ERR_ARG,     /* invalid argument */
+    BUS_ERR_IO,      /* storage or broker error; the publish did not happen */
+    BUS_ERR_TIMEOUT, /* nothing arrived within the timeout (consume) */
     BUS_ERR_NOMEM,
-    BUS_ERR_CONFIG,    /* invalid backend configuration */
-    BUS_ERR_DELIVERY,  /* kafka: at least one message was not persisted */
+    BUS_ERR_CONFIG,   /* invalid backend configuration */
+    BUS_ERR_DELIVERY, /* kafka: at least one message was not persisted */
 } bus_status;
 
 const char *bus_status_str(bus_status s);

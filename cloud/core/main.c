@@ -180,7 +180,8 @@ static int load_bot_token(core *k)
     } else if (k->cfg.dev) {
         /* Dev mode without a token: a local one; init data signed with it is
          * valid only for this process. */
-        copy(k->bot_token, sizeof k->bot_token, "1000000001:DEV-local-bot-token-not-for-production");
+        copy(k->bot_token, sizeof k->bot_token,
+             "1000000001:DEV-local-bot-token-not-for-production");
         log_warn("dev_token", "dev mode: using a local bot token");
     } else if (k->cfg.roles & ROLE_API) {
         log_error("config_invalid", "the api role needs a bot token (bot_token_file)");
@@ -254,8 +255,8 @@ static int core_start(core *k)
     snprintf(db, sizeof db, "%s/core.db", c->data_dir);
     if (load_bot_token(k) < 0 || open_bus(k) < 0)
         return -1;
-    if (sd_event_add_time_relative(k->ev, &k->bus_timer, CLOCK_MONOTONIC, 10000, 1000,
-                                   on_bus_timer, k) < 0)
+    if (sd_event_add_time_relative(k->ev, &k->bus_timer, CLOCK_MONOTONIC, 10000, 1000, on_bus_timer,
+                                   k) < 0)
         return -1;
     if (c->roles & ROLE_WORKER && worker_new(&k->wk, k->ev, k->b, db) < 0)
         return -1;

@@ -27,8 +27,8 @@ typedef struct inflight inflight;
 typedef struct gwstate gwstate;
 
 struct inflight {
-    gwstate *gw;    /* NULL once abandoned: the callback only frees it */
-    uint64_t last;  /* highest seq this publish covers (rejected readings too) */
+    gwstate *gw;   /* NULL once abandoned: the callback only frees it */
+    uint64_t last; /* highest seq this publish covers (rejected readings too) */
     int done, ok;
     inflight *next;
 };
@@ -71,18 +71,17 @@ static void ingest_metrics_init(void)
                     "Readings a gateway declared dropped (disk policy)", NULL);
     metric_register(&m_out_of_order, "fitgate_ingest_out_of_order_total", "counter",
                     "Batches refused because earlier readings are missing", NULL);
-    metric_register(&m_acks, "fitgate_ingest_acks_total", "counter", "Acks sent to gateways",
-                    NULL);
+    metric_register(&m_acks, "fitgate_ingest_acks_total", "counter", "Acks sent to gateways", NULL);
     metric_register(&m_bus_failed, "fitgate_ingest_bus_failed_total", "counter",
                     "Publishes the bus could not make durable (not acked)", NULL);
-    metric_register(&m_rej_syntax, "fitgate_ingest_rejected_total", "counter",
-                    "Batches rejected", "reason=\"syntax\"");
-    metric_register(&m_rej_version, "fitgate_ingest_rejected_total", "counter",
-                    "Batches rejected", "reason=\"version\"");
+    metric_register(&m_rej_syntax, "fitgate_ingest_rejected_total", "counter", "Batches rejected",
+                    "reason=\"syntax\"");
+    metric_register(&m_rej_version, "fitgate_ingest_rejected_total", "counter", "Batches rejected",
+                    "reason=\"version\"");
     metric_register(&m_rej_other, "fitgate_ingest_rejected_total", "counter", "Batches rejected",
                     "reason=\"invalid\"");
-    metric_register(&m_rej_mismatch, "fitgate_ingest_rejected_total", "counter",
-                    "Batches rejected", "reason=\"gateway_mismatch\"");
+    metric_register(&m_rej_mismatch, "fitgate_ingest_rejected_total", "counter", "Batches rejected",
+                    "reason=\"gateway_mismatch\"");
     metric_register(&m_rej_readings, "fitgate_ingest_readings_rejected_total", "counter",
                     "Single readings rejected inside otherwise valid batches", NULL);
     metric_register(&m_states, "fitgate_ingest_gateway_states_total", "counter",
@@ -111,8 +110,8 @@ static int db_open(ingest *g, const char *path)
         "CREATE TABLE IF NOT EXISTS gateways(gw TEXT PRIMARY KEY, state TEXT NOT NULL,"
         "  boot INTEGER NOT NULL, ts_ms INTEGER NOT NULL, sw TEXT NOT NULL);";
     if (sqlite3_exec(g->db, schema, NULL, NULL, NULL) ||
-        sqlite3_prepare_v2(g->db, "SELECT hw, rejected FROM ingest_seq WHERE gw=? AND epoch=?",
-                           -1, &g->load, NULL) ||
+        sqlite3_prepare_v2(g->db, "SELECT hw, rejected FROM ingest_seq WHERE gw=? AND epoch=?", -1,
+                           &g->load, NULL) ||
         sqlite3_prepare_v2(g->db,
                            "INSERT OR REPLACE INTO ingest_seq(gw,epoch,hw,rejected,updated_ms)"
                            " VALUES(?,?,?,?,?)",
@@ -250,8 +249,8 @@ static void on_bus_done(void *ctx, bus_status status)
     f->done = 1;
     f->ok = status == BUS_OK;
     if (!f->ok)
-        log_warn("bus_failed", "bus publish not durable; gateway will resend", "gateway",
-                 f->gw->id, "status", bus_status_str(status));
+        log_warn("bus_failed", "bus publish not durable; gateway will resend", "gateway", f->gw->id,
+                 "status", bus_status_str(status));
     fifo_drain(f->gw);
 }
 
@@ -259,7 +258,7 @@ static void on_bus_done(void *ctx, bus_status status)
 
 static void count_reject(fp_status st, const char *gw)
 {
-    metric_add(st == FP_ERR_SYNTAX ? &m_rej_syntax
+    metric_add(st == FP_ERR_SYNTAX    ? &m_rej_syntax
                : st == FP_ERR_VERSION ? &m_rej_version
                                       : &m_rej_other,
                1);
@@ -401,8 +400,7 @@ static void handle_state(ingest *g, const char *topic_gw, const void *payload, s
     const char *state = st.state == FP_GW_ONLINE ? "online" : "offline";
     char boot[24];
     snprintf(boot, sizeof boot, "%" PRIu64, st.boot);
-    log_info("gateway_state", "gateway state", "gateway", st.gateway, "state", state, "boot",
-             boot);
+    log_info("gateway_state", "gateway state", "gateway", st.gateway, "state", state, "boot", boot);
     sqlite3_bind_text(g->save_state, 1, st.gateway, -1, SQLITE_STATIC);
     sqlite3_bind_text(g->save_state, 2, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(g->save_state, 3, (sqlite3_int64)st.boot);

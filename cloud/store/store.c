@@ -54,7 +54,8 @@ store_status store_open(store **out, const char *path)
     store *s = calloc(1, sizeof *s);
     if (!s)
         return STORE_ERR_IO;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(s->db, 5000);
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,

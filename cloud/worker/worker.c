@@ -8,8 +8,8 @@
 #include "fitcommon/metrics.h"
 #include "store.h"
 
-#define WORKER_GROUP  "worker"
-#define WORKER_BURST  256   /* records per timer tick */
+#define WORKER_GROUP   "worker"
+#define WORKER_BURST   256  /* records per timer tick */
 #define WORKER_IDLE_US 5000 /* poll interval when the topic is drained */
 
 struct worker {
@@ -28,10 +28,10 @@ static void worker_metrics_init(void)
 {
     if (metrics_done++)
         return;
-    metric_register(&m_events, "fitgate_worker_events_total", "counter",
-                    "Readings events consumed", NULL);
-    metric_register(&m_stored, "fitgate_worker_readings_stored_total", "counter",
-                    "Readings stored", NULL);
+    metric_register(&m_events, "fitgate_worker_events_total", "counter", "Readings events consumed",
+                    NULL);
+    metric_register(&m_stored, "fitgate_worker_readings_stored_total", "counter", "Readings stored",
+                    NULL);
     metric_register(&m_replayed, "fitgate_worker_readings_replayed_total", "counter",
                     "Readings already stored (bus redelivery)", NULL);
     metric_register(&m_bad_events, "fitgate_worker_events_rejected_total", "counter",

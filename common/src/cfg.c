@@ -34,8 +34,7 @@ int cfg_load_file(const char *path, cfg_fn fn, void *ctx)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        log_error("config_open", "cannot open config file", "path", path, "error",
-                  strerror(errno));
+        log_error("config_open", "cannot open config file", "path", path, "error", strerror(errno));
         return -1;
     }
     char line[1024];
@@ -59,8 +58,7 @@ int cfg_load_file(const char *path, cfg_fn fn, void *ctx)
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         if (!key_valid(key) || fn(ctx, key, value) != 0) {
-            log_error("config_invalid", "invalid setting", "path", path, "line", where, "key",
-                      key);
+            log_error("config_invalid", "invalid setting", "path", path, "line", where, "key", key);
             rc = -1;
         }
     }

@@ -11,7 +11,7 @@
 struct mqloop {
     sd_event *ev;
     struct mosquitto *mosq;
-    sd_event_source *io;   /* watches the current socket */
+    sd_event_source *io; /* watches the current socket */
     int io_fd;
     sd_event_source *misc; /* 1 s: loop_misc (keep-alive) */
     sd_event_source *retry;

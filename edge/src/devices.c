@@ -35,8 +35,8 @@ struct devices {
     size_t nacks, cap_acks;
 };
 
-static metric m_received, m_readings, m_dups, m_rejected_topic, m_rejected_payload,
-    m_dropped_full, m_connects;
+static metric m_received, m_readings, m_dups, m_rejected_topic, m_rejected_payload, m_dropped_full,
+    m_connects;
 static int metrics_done;
 
 static void devices_metrics_init(void)

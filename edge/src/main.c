@@ -173,8 +173,7 @@ static int load_config(edge_config *c, int argc, char **argv)
         return -1;
     }
     if (!c->local_client_id[0])
-        snprintf(c->local_client_id, sizeof c->local_client_id, "fitgate-edge-%s",
-                 c->gateway_id);
+        snprintf(c->local_client_id, sizeof c->local_client_id, "fitgate-edge-%s", c->gateway_id);
     return 0;
 }
 
@@ -333,8 +332,8 @@ int main(int argc, char **argv)
     char epoch[24], boot[24];
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)spool_epoch(e.sp));
     snprintf(boot, sizeof boot, "%llu", (unsigned long long)spool_boot(e.sp));
-    log_info("started", "fitgate-edge running", "gateway", e.cfg.gateway_id, "epoch", epoch,
-             "boot", boot);
+    log_info("started", "fitgate-edge running", "gateway", e.cfg.gateway_id, "epoch", epoch, "boot",
+             boot);
     rc = sd_event_loop(e.ev);
     log_info("stopping", "fitgate-edge stopping");
     edge_stop(&e);

@@ -118,8 +118,8 @@ static int load_state(spool *s)
     }
     sqlite3_finalize(st);
     /* Even when empty, the sequence goes on from its high-water mark. */
-    if (sqlite3_prepare_v2(s->db, "SELECT seq FROM sqlite_sequence WHERE name='readings'", -1,
-                           &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT seq FROM sqlite_sequence WHERE name='readings'", -1, &st,
+                           NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW) {
             uint64_t hw = (uint64_t)sqlite3_column_int64(st, 0);
             if (hw > s->last)
@@ -150,7 +150,8 @@ static int prepare_all(spool *s)
     } list[] = {
         {&s->ins, "INSERT INTO readings(body) VALUES(?)"},
         {&s->del_upto, "DELETE FROM readings WHERE seq<=?"},
-        {&s->sel_after, "SELECT seq, body FROM readings WHERE seq>? AND seq<=? ORDER BY seq LIMIT ?"},
+        {&s->sel_after,
+         "SELECT seq, body FROM readings WHERE seq>? AND seq<=? ORDER BY seq LIMIT ?"},
         {&s->q2_ins, "INSERT OR IGNORE INTO q2(pid) VALUES(?)"},
         {&s->q2_del, "DELETE FROM q2 WHERE pid=?"},
         {&s->gap_ins, "INSERT INTO gaps(first_seq,last_seq,reason,ts_ms) VALUES(?,?,?,?)"},

@@ -58,7 +58,7 @@ spool_status spool_ack(spool *s, uint64_t seq);
 
 /* Commit the open transaction (no-op when nothing is open). */
 spool_status spool_commit(spool *s);
-bool spool_dirty(const spool *s); /* something waits for a commit */
+bool spool_dirty(const spool *s);    /* something waits for a commit */
 size_t spool_staged(const spool *s); /* readings added since the last commit */
 
 /* Committed readings with seq > after, oldest first, at most max. */

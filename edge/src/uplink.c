@@ -20,10 +20,10 @@ struct uplink {
     char gw[FP_GATEWAY_MAX + 1];
     char topic_batch[128], topic_ack[128], topic_state[128];
     uint32_t batch_max, window, ack_timeout_ms;
-    uint64_t acked;    /* highest seq the cloud acknowledged */
-    uint64_t sent;     /* highest seq published on this connection */
+    uint64_t acked; /* highest seq the cloud acknowledged */
+    uint64_t sent;  /* highest seq published on this connection */
     int64_t last_rewind_ms;
-    char *buf;         /* one batch, FP_MSG_BYTES_MAX */
+    char *buf; /* one batch, FP_MSG_BYTES_MAX */
     void (*dirty)(void *ctx);
     void *dirty_ctx;
     fp_batch_writer w;

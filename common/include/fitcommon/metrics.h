@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 typedef struct metric {
-    const char *name;   /* e.g. "fitgate_edge_readings_total" */
-    const char *type;   /* "counter" or "gauge" */
+    const char *name; /* e.g. "fitgate_edge_readings_total" */
+    const char *type; /* "counter" or "gauge" */
     const char *help;
     const char *labels; /* NULL or 'key="value",key2="v"' */
     _Atomic int64_t value;

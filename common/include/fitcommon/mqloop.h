@@ -39,10 +39,10 @@ typedef struct mqloop_config {
     bool clean_start;
     unsigned session_expiry_s; /* 0 = none */
     int keepalive_s;
-    const char *username; /* may be NULL */
-    const char *password; /* may be NULL; never logged */
+    const char *username;                    /* may be NULL */
+    const char *password;                    /* may be NULL; never logged */
     const char *cafile, *certfile, *keyfile; /* TLS when cafile is set */
-    unsigned max_inflight;   /* 0 = libmosquitto default (20) */
+    unsigned max_inflight;                   /* 0 = libmosquitto default (20) */
 } mqloop_config;
 
 /* Create the client and start connecting. Strings in cfg are copied. The

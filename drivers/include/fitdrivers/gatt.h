@@ -23,8 +23,8 @@
  * bit4 RR intervals present (all remaining uint16, 1/1024 s). */
 typedef struct hrs_measurement {
     uint16_t hr_bpm;
-    int8_t contact;      /* -1 not supported, 0 no contact, 1 contact */
-    int32_t energy_kj;   /* -1 when absent */
+    int8_t contact;    /* -1 not supported, 0 no contact, 1 contact */
+    int32_t energy_kj; /* -1 when absent */
     uint8_t rr_count;
     uint16_t rr_raw[16]; /* 1/1024 s; a 512-byte ATT value holds at most 255,
                             more than 16 is rejected as FP_ERR_LIMIT */

@@ -35,9 +35,9 @@
 
 #define FP_PROTO_VERSION 1
 #define FP_SEQ_MAX       ((uint64_t)9007199254740991ULL) /* 2^53 - 1 */
-#define FP_BATCH_MAX     1000      /* readings per batch */
-#define FP_MSG_BYTES_MAX (1u << 20) /* any message, encoded: 1 MiB */
-#define FP_SW_MAX        32        /* software version string */
+#define FP_BATCH_MAX     1000                            /* readings per batch */
+#define FP_MSG_BYTES_MAX (1u << 20)                      /* any message, encoded: 1 MiB */
+#define FP_SW_MAX        32                              /* software version string */
 
 typedef struct fp_batch {
     char gateway[FP_GATEWAY_MAX + 1];

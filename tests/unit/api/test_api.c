@@ -156,7 +156,7 @@ static char *session_body(const char *init)
 
 /* noinline: GCC 12 -O2 reports a false dangling pointer when this is inlined. */
 __attribute__((noinline)) static char *signed_for(int64_t tg_id, const char *name,
-                                                 int64_t auth_date)
+                                                  int64_t auth_date)
 {
     char user[160], *init;
     snprintf(user, sizeof user, "{\"id\":%lld,\"first_name\":\"%s\"}", (long long)tg_id, name);

@@ -188,8 +188,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_only_committed_is_readable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_deletes_and_sequence_never_reused, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_uncommitted_is_lost_on_crash_committed_survives,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_is_lost_on_crash_committed_survives, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_drop_policy_records_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_q2_ids_survive_restart, setup, teardown),
     };
