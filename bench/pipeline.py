@@ -55,13 +55,18 @@ def mosquitto_ceiling(n):
         sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-q", "1", "-t", "bench/#",
                                 "-C", str(n), "-V", "mqttv5"], stdout=subprocess.DEVNULL)
         time.sleep(0.5)
-        payload = ("x" * 20 + "\n") * n
-        t0 = time.time()
+        # Keep mosquitto_pub's stdin open until the subscriber has everything:
+        # at EOF mosquitto_pub exits without waiting for its queued messages.
         pub = subprocess.Popen(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", "bench/a",
                                 "-l", "-V", "mqttv5"], stdin=subprocess.PIPE)
-        pub.communicate(payload.encode())
+        t0 = time.time()
+        pub.stdin.write(("x" * 20 + "\n").encode() * n)
+        pub.stdin.flush()
         sub.wait(timeout=300)
-        return n / (time.time() - t0)
+        elapsed = time.time() - t0
+        pub.stdin.close()
+        pub.wait()
+        return n / elapsed
     finally:
         broker.terminate()
         broker.wait()
@@ -69,7 +74,7 @@ def mosquitto_ceiling(n):
 
 def pipeline_run(devices, n, qos):
     d = tempfile.mkdtemp(prefix="fitgate-bench-")
-    s = Stack(d, gateway="gw-bench", edge_args=["--log-level=warn"],
+    s = Stack(d, gateway="gw-bench",
               core_args=["--log-level=warn"])
     try:
         s.start_brokers()
