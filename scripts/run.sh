@@ -22,7 +22,6 @@ listener $1 127.0.0.1
 allow_anonymous true
 persistence true
 persistence_location $2/
-user root
 max_queued_messages 1000000
 max_inflight_messages 0
 max_packet_size 4194304
@@ -51,6 +50,10 @@ wait_port() {
 
 broker_conf "$LOCAL_PORT" "$RUN/mosq-local"
 broker_conf "$CLOUD_PORT" "$RUN/mosq-cloud"
+# Started as root, mosquitto drops to the user mosquitto: give it its directories.
+if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+  chown mosquitto: "$RUN/mosq-local" "$RUN/mosq-cloud"
+fi
 /usr/sbin/mosquitto -c "$RUN/mosq-local/mosquitto.conf" & pids+=($!)
 /usr/sbin/mosquitto -c "$RUN/mosq-cloud/mosquitto.conf" & pids+=($!)
 wait_port "$LOCAL_PORT"; wait_port "$CLOUD_PORT"
