@@ -38,7 +38,8 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   echo "stopped. Data stays in $RUN (delete it for a fresh start)."
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 wait_port() {
   for _ in $(seq 1 100); do
