@@ -117,17 +117,49 @@
     draw();
   }
 
-  function connectLive() {
-    // EventSource sends the session cookie and reconnects by itself.
-    const es = new EventSource('/api/v1/live');
-    es.onopen = () => setStatus('live', 'live');
-    es.onerror = () => setStatus('connecting', 'reconnecting…');
-    es.addEventListener('reading', (ev) => {
-      try {
-        showReading(JSON.parse(ev.data));
-        draw();
-      } catch (_) { /* ignore a malformed event */ }
-    });
+  // The live stream is server-sent events read with fetch(), not EventSource:
+  // EventSource can only send cookies, and Telegram Web embeds the mini app in a
+  // cross-site iframe where the SameSite=Strict session cookie is not sent. The
+  // Bearer token works everywhere. Reconnects with a growing delay.
+  function handleEvent(block) {
+    let type = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) type = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (type !== 'reading' || data.length === 0) return;
+    try {
+      showReading(JSON.parse(data.join('\n')));
+      draw();
+    } catch (_) { /* ignore a malformed event */ }
+  }
+
+  async function connectLive(delay = 1000) {
+    try {
+      const res = await fetch('/api/v1/live', {
+        headers: { ...authHeaders(), Accept: 'text/event-stream' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      if (!res.ok || !res.body) throw new Error('live stream: HTTP ' + res.status);
+      setStatus('live', 'live');
+      delay = 1000;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += value.replace(/\r\n?/g, '\n');
+        let end;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          handleEvent(buf.slice(0, end));
+          buf = buf.slice(end + 2);
+        }
+      }
+    } catch (_) { /* fall through to reconnect */ }
+    setStatus('connecting', 'reconnecting…');
+    setTimeout(() => connectLive(Math.min(delay * 2, 15000)), delay);
   }
 
   async function main() {
