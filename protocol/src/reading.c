@@ -5,6 +5,7 @@
  * checks the copy stays in sync).
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "fitproto/reading.h"
@@ -16,21 +17,140 @@ static const fp_quantity_info quantities[FP_Q__END] = {
     [FP_Q_ENERGY] = {"energy", "J", 0, 1e9, false},
     [FP_Q_SENSOR_CONTACT] = {"contact", "1", 0, 1, false},
     [FP_Q_BATTERY] = {"battery", "%", 0, 100, false},
+    [FP_Q_SPEED] = {"speed", "m/s", 0, 100, false},
+    [FP_Q_AVG_SPEED] = {"avg_speed", "m/s", 0, 100, false},
+    [FP_Q_CADENCE] = {"cadence", "1/min", 0, 1000, false},
+    [FP_Q_AVG_CADENCE] = {"avg_cadence", "1/min", 0, 1000, false},
+    [FP_Q_DISTANCE] = {"distance", "m", 0, 1e9, false},
+    [FP_Q_STRIDE_LENGTH] = {"stride", "m", 0, 10, false},
+    [FP_Q_RUNNING] = {"running", "1", 0, 1, false},
+    [FP_Q_POWER] = {"power", "W", -32768, 32767, false},
+    [FP_Q_AVG_POWER] = {"avg_power", "W", -32768, 32767, false},
+    [FP_Q_WHEEL_REVS] = {"wheel_revs", "1", 0, 4294967295.0, false},
+    [FP_Q_CRANK_REVS] = {"crank_revs", "1", 0, 65535, false},
+    [FP_Q_TORQUE] = {"torque", "N*m", 0, 2048, false},
+    [FP_Q_INCLINE] = {"incline", "%", -100, 100, false},
+    [FP_Q_RAMP_ANGLE] = {"ramp_angle", "deg", -90, 90, false},
+    [FP_Q_ELEVATION_GAIN] = {"elev_gain", "m", 0, 65535, false},
+    [FP_Q_ELEVATION_LOSS] = {"elev_loss", "m", 0, 65535, false},
+    [FP_Q_PACE] = {"pace", "s/m", 0, 100, false},
+    [FP_Q_AVG_PACE] = {"avg_pace", "s/m", 0, 100, false},
+    [FP_Q_RESISTANCE] = {"resistance", "1", -3276.8, 3276.7, false},
+    [FP_Q_STEPS] = {"steps", "1", 0, 1e9, false},
+    [FP_Q_FLOORS] = {"floors", "1", 0, 65535, false},
+    [FP_Q_STROKES] = {"strokes", "1", 0, 65535, false},
+    [FP_Q_ENERGY_RATE] = {"energy_rate", "W", 0, 1e5, false},
+    [FP_Q_MET] = {"met", "1", 0, 25.5, false},
+    [FP_Q_ELAPSED] = {"elapsed", "s", 0, 65535, false},
+    [FP_Q_REMAINING] = {"remaining", "s", 0, 65535, false},
+    [FP_Q_WEIGHT] = {"weight", "kg", 0, 1000, false},
+    [FP_Q_HEIGHT] = {"height", "m", 0, 3, false},
+    [FP_Q_BMI] = {"bmi", "kg/m2", 0, 200, false},
+    [FP_Q_BODY_FAT] = {"body_fat", "%", 0, 100, false},
+    [FP_Q_BASAL_METABOLISM] = {"basal_metabolism", "J", 0, 1e8, false},
+    [FP_Q_MUSCLE_PCT] = {"muscle_pct", "%", 0, 100, false},
+    [FP_Q_MUSCLE_MASS] = {"muscle_mass", "kg", 0, 1000, false},
+    [FP_Q_FAT_FREE_MASS] = {"fat_free_mass", "kg", 0, 1000, false},
+    [FP_Q_SOFT_LEAN_MASS] = {"soft_lean_mass", "kg", 0, 1000, false},
+    [FP_Q_BODY_WATER] = {"body_water", "kg", 0, 1000, false},
+    [FP_Q_IMPEDANCE] = {"impedance", "ohm", 0, 10000, false},
+    [FP_Q_SPO2] = {"spo2", "%", 0, 100, false},
+    [FP_Q_PERFUSION] = {"perfusion", "%", 0, 100, false},
+    [FP_Q_SYSTOLIC] = {"systolic", "Pa", 0, 100000, false},
+    [FP_Q_DIASTOLIC] = {"diastolic", "Pa", 0, 100000, false},
+    [FP_Q_MEAN_PRESSURE] = {"mean_pressure", "Pa", 0, 100000, false},
+    [FP_Q_TEMPERATURE] = {"temperature", "Cel", -100, 200, false},
+    [FP_Q_USER_INDEX] = {"user", "1", 0, 255, false},
+    [FP_Q_DEVICE_TIME] = {"device_time", "s", 0, 4102444800.0, false},
+    [FP_Q_STATUS] = {"status", "1", 0, 4294967295.0, false},
+    [FP_Q_TYPE] = {"type", "1", 0, 255, false},
+    [FP_Q_FEATURES] = {"features", "1", 0, 4294967295.0, false},
+    [FP_Q_TARGET_FEATURES] = {"target_features", "1", 0, 4294967295.0, false},
 };
 
-#define QBIT(q) (1u << (q))
+#define QBIT(q) (UINT64_C(1) << (q))
 
 /* Which quantities each kind may carry: a battery reading with a heart rate
  * in it is a bug somewhere upstream, so it is rejected, not stored. */
 typedef struct kind_info {
     const char *name;
-    unsigned allowed; /* QBIT() mask */
+    uint64_t allowed; /* QBIT() mask */
 } kind_info;
+
+/* Quantities every FTMS machine may report (FTMS 1.0, section 4). */
+#define FTMS_COMMON                                                                               \
+    (QBIT(FP_Q_ENERGY) | QBIT(FP_Q_ENERGY_RATE) | QBIT(FP_Q_HEART_RATE) | QBIT(FP_Q_MET) |         \
+     QBIT(FP_Q_ELAPSED) | QBIT(FP_Q_REMAINING))
 
 static const kind_info kinds[FP_KIND__END] = {
     [FP_KIND_HEART_RATE] = {"heart_rate", QBIT(FP_Q_HEART_RATE) | QBIT(FP_Q_RR_INTERVAL) |
                                               QBIT(FP_Q_ENERGY) | QBIT(FP_Q_SENSOR_CONTACT)},
     [FP_KIND_BATTERY] = {"battery", QBIT(FP_Q_BATTERY)},
+    [FP_KIND_RUNNING] = {"running", QBIT(FP_Q_SPEED) | QBIT(FP_Q_CADENCE) |
+                                        QBIT(FP_Q_STRIDE_LENGTH) | QBIT(FP_Q_DISTANCE) |
+                                        QBIT(FP_Q_RUNNING)},
+    [FP_KIND_CYCLING] = {"cycling", QBIT(FP_Q_WHEEL_REVS) | QBIT(FP_Q_CRANK_REVS) |
+                                        QBIT(FP_Q_SPEED) | QBIT(FP_Q_CADENCE) |
+                                        QBIT(FP_Q_DISTANCE)},
+    [FP_KIND_CYCLING_POWER] = {"cycling_power",
+                               QBIT(FP_Q_POWER) | QBIT(FP_Q_TORQUE) | QBIT(FP_Q_WHEEL_REVS) |
+                                   QBIT(FP_Q_CRANK_REVS) | QBIT(FP_Q_SPEED) | QBIT(FP_Q_CADENCE) |
+                                   QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_ENERGY) | QBIT(FP_Q_STATUS)},
+    [FP_KIND_TREADMILL] = {"treadmill", FTMS_COMMON | QBIT(FP_Q_SPEED) | QBIT(FP_Q_AVG_SPEED) |
+                                            QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_INCLINE) |
+                                            QBIT(FP_Q_RAMP_ANGLE) | QBIT(FP_Q_ELEVATION_GAIN) |
+                                            QBIT(FP_Q_ELEVATION_LOSS) | QBIT(FP_Q_PACE) |
+                                            QBIT(FP_Q_AVG_PACE) | QBIT(FP_Q_POWER) |
+                                            QBIT(FP_Q_STEPS)},
+    [FP_KIND_CROSS_TRAINER] = {"cross_trainer",
+                               FTMS_COMMON | QBIT(FP_Q_SPEED) | QBIT(FP_Q_AVG_SPEED) |
+                                   QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_CADENCE) |
+                                   QBIT(FP_Q_AVG_CADENCE) | QBIT(FP_Q_STRIDE_LENGTH) |
+                                   QBIT(FP_Q_STEPS) | QBIT(FP_Q_ELEVATION_GAIN) |
+                                   QBIT(FP_Q_ELEVATION_LOSS) | QBIT(FP_Q_INCLINE) |
+                                   QBIT(FP_Q_RAMP_ANGLE) | QBIT(FP_Q_RESISTANCE) |
+                                   QBIT(FP_Q_POWER) | QBIT(FP_Q_AVG_POWER) | QBIT(FP_Q_RUNNING)},
+    [FP_KIND_STEP_CLIMBER] = {"step_climber", FTMS_COMMON | QBIT(FP_Q_FLOORS) |
+                                                  QBIT(FP_Q_STEPS) | QBIT(FP_Q_CADENCE) |
+                                                  QBIT(FP_Q_AVG_CADENCE) |
+                                                  QBIT(FP_Q_ELEVATION_GAIN)},
+    [FP_KIND_STAIR_CLIMBER] = {"stair_climber", FTMS_COMMON | QBIT(FP_Q_FLOORS) |
+                                                    QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
+                                                    QBIT(FP_Q_ELEVATION_GAIN) |
+                                                    QBIT(FP_Q_STRIDE_LENGTH)},
+    [FP_KIND_ROWER] = {"rower", FTMS_COMMON | QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
+                                    QBIT(FP_Q_STROKES) | QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_PACE) |
+                                    QBIT(FP_Q_AVG_PACE) | QBIT(FP_Q_POWER) |
+                                    QBIT(FP_Q_AVG_POWER) | QBIT(FP_Q_RESISTANCE)},
+    [FP_KIND_INDOOR_BIKE] = {"indoor_bike", FTMS_COMMON | QBIT(FP_Q_SPEED) |
+                                                QBIT(FP_Q_AVG_SPEED) | QBIT(FP_Q_CADENCE) |
+                                                QBIT(FP_Q_AVG_CADENCE) | QBIT(FP_Q_DISTANCE) |
+                                                QBIT(FP_Q_RESISTANCE) | QBIT(FP_Q_POWER) |
+                                                QBIT(FP_Q_AVG_POWER)},
+    [FP_KIND_MACHINE_STATUS] = {"machine_status", QBIT(FP_Q_STATUS) | QBIT(FP_Q_TYPE)},
+    [FP_KIND_FEATURES] = {"features", QBIT(FP_Q_FEATURES) | QBIT(FP_Q_TARGET_FEATURES)},
+    [FP_KIND_WEIGHT] = {"weight", QBIT(FP_Q_WEIGHT) | QBIT(FP_Q_HEIGHT) | QBIT(FP_Q_BMI) |
+                                      QBIT(FP_Q_USER_INDEX) | QBIT(FP_Q_DEVICE_TIME) |
+                                      QBIT(FP_Q_STATUS)},
+    [FP_KIND_BODY_COMPOSITION] = {"body_composition",
+                                  QBIT(FP_Q_WEIGHT) | QBIT(FP_Q_HEIGHT) | QBIT(FP_Q_BMI) |
+                                      QBIT(FP_Q_BODY_FAT) | QBIT(FP_Q_BASAL_METABOLISM) |
+                                      QBIT(FP_Q_MUSCLE_PCT) | QBIT(FP_Q_MUSCLE_MASS) |
+                                      QBIT(FP_Q_FAT_FREE_MASS) | QBIT(FP_Q_SOFT_LEAN_MASS) |
+                                      QBIT(FP_Q_BODY_WATER) | QBIT(FP_Q_IMPEDANCE) |
+                                      QBIT(FP_Q_USER_INDEX) | QBIT(FP_Q_DEVICE_TIME) |
+                                      QBIT(FP_Q_STATUS)},
+    [FP_KIND_SPO2] = {"spo2", QBIT(FP_Q_SPO2) | QBIT(FP_Q_HEART_RATE) | QBIT(FP_Q_PERFUSION) |
+                                  QBIT(FP_Q_DEVICE_TIME) | QBIT(FP_Q_STATUS)},
+    [FP_KIND_BLOOD_PRESSURE] = {"blood_pressure",
+                                QBIT(FP_Q_SYSTOLIC) | QBIT(FP_Q_DIASTOLIC) |
+                                    QBIT(FP_Q_MEAN_PRESSURE) | QBIT(FP_Q_HEART_RATE) |
+                                    QBIT(FP_Q_USER_INDEX) | QBIT(FP_Q_DEVICE_TIME) |
+                                    QBIT(FP_Q_STATUS)},
+    [FP_KIND_TEMPERATURE] = {"temperature", QBIT(FP_Q_TEMPERATURE) | QBIT(FP_Q_TYPE) |
+                                                QBIT(FP_Q_DEVICE_TIME)},
+    [FP_KIND_ACTIVITY] = {"activity", QBIT(FP_Q_STEPS) | QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_ENERGY) |
+                                          QBIT(FP_Q_HEART_RATE)},
 };
 
 /* [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z) in ms. */
@@ -189,7 +309,7 @@ fp_status fp_reading_validate(const fp_reading *r)
         return FP_ERR_MISSING;
     if (r->nvalues > FP_VALUES_MAX)
         return FP_ERR_LIMIT;
-    unsigned seen = 0;
+    uint64_t seen = 0;
     for (uint16_t i = 0; i < r->nvalues; i++) {
         fp_quantity q = r->values[i].q;
         fp_status rc = value_check(r->kind, q, r->values[i].v);

@@ -192,7 +192,7 @@ static void test_reading_decode_errors(void **state)
                      FP_ERR_RANGE);
     assert_int_equal(reading_rc(R("\"d\"", "\"battery\"", "1732530000123", "{\"hr\":60}")),
                      FP_ERR_UNKNOWN);
-    assert_int_equal(reading_rc(R("\"d\"", "\"treadmill\"", "1732530000123", "{\"hr\":60}")),
+    assert_int_equal(reading_rc(R("\"d\"", "\"spaceship\"", "1732530000123", "{\"hr\":60}")),
                      FP_ERR_UNKNOWN);
     assert_int_equal(reading_rc(R("\"d\"", "1", "1732530000123", "{\"hr\":60}")), FP_ERR_TYPE);
     assert_int_equal(reading_rc(R("\"d\"", "\"heart_rate\"", "1732530000123.5", "{\"hr\":60}")),

@@ -103,7 +103,7 @@ static void test_init(void **state)
     assert_int_equal(r.seq, 0);
     assert_int_equal(fp_reading_init(&r, "bad/id", FP_KIND_HEART_RATE, TS), FP_ERR_RANGE);
     assert_int_equal(fp_reading_init(&r, NULL, FP_KIND_HEART_RATE, TS), FP_ERR_RANGE);
-    assert_int_equal(fp_reading_init(&r, "x", (fp_kind)9, TS), FP_ERR_UNKNOWN);
+    assert_int_equal(fp_reading_init(&r, "x", FP_KIND__END, TS), FP_ERR_UNKNOWN);
     char long_id[FP_DEVICE_MAX + 2];
     memset(long_id, 'a', sizeof(long_id));
     long_id[FP_DEVICE_MAX + 1] = '\0';
@@ -174,7 +174,7 @@ static void test_validate(void **state)
     bad.values[0].v = 1000;
     assert_int_equal(fp_reading_validate(&bad), FP_ERR_RANGE);
     bad = r;
-    bad.kind = (fp_kind)7;
+    bad.kind = FP_KIND__END;
     assert_int_equal(fp_reading_validate(&bad), FP_ERR_UNKNOWN);
     bad = r;
     bad.nvalues = FP_VALUES_MAX + 1;
