@@ -9,6 +9,8 @@
  * storing and is FP_ERR_RANGE.
  */
 #include "fitdrivers/gatt.h"
+#include "fitdrivers/fitness.h"
+#include "fitdrivers/health.h"
 
 static fp_status heart_rate_reading(const uint8_t *buf, size_t len, fp_reading *out)
 {
@@ -51,8 +53,15 @@ fp_status gatt_decode(uint16_t uuid16, const uint8_t *buf, size_t len, const cha
     case GATT_UUID_BATTERY_LEVEL:
         kind = FP_KIND_BATTERY;
         break;
-    default:
-        return FP_ERR_UNKNOWN;
+    default: {
+        /* Each family knows its own characteristics. */
+        fp_status rc = fitness_gatt_decode(uuid16, buf, len, device, ts_ms, out);
+        if (rc == FP_ERR_UNKNOWN)
+            rc = health_gatt_decode(uuid16, buf, len, device, ts_ms, out);
+        if (rc != FP_OK)
+            out->nvalues = 0;
+        return rc;
+    }
     }
     fp_status rc = fp_reading_init(out, device, kind, ts_ms);
     if (rc == FP_OK)
