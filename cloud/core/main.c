@@ -31,6 +31,7 @@ typedef struct core_config {
     int roles;
     char data_dir[1024];
     char mqtt_host[256], mqtt_client_id[128];
+    char mqtt_cafile[1024], mqtt_certfile[1024], mqtt_keyfile[1024];
     int64_t mqtt_port;
     char bus[16], kafka_brokers[1024], kafka_extra[1024];
     char http_bind[64];
@@ -62,6 +63,7 @@ static const char *usage =
     "  data_dir=DIR                   SQLite files (./data)\n"
     "  mqtt_host, mqtt_port           the cloud broker (127.0.0.1:8883)\n"
     "  mqtt_client_id=ID              ingest's persistent session (fitgate-core-ingest)\n"
+    "  mqtt_cafile, mqtt_certfile, mqtt_keyfile   TLS with a client certificate\n"
     "  bus=embedded|kafka             (embedded)\n"
     "  kafka_brokers=HOST:PORT,...    kafka_extra=k=v;k=v (librdkafka properties)\n"
     "  http_bind, http_port           API and mini app (127.0.0.1:8080)\n"
@@ -99,6 +101,9 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"data_dir", c->data_dir, sizeof c->data_dir},
         {"mqtt_host", c->mqtt_host, sizeof c->mqtt_host},
         {"mqtt_client_id", c->mqtt_client_id, sizeof c->mqtt_client_id},
+        {"mqtt_cafile", c->mqtt_cafile, sizeof c->mqtt_cafile},
+        {"mqtt_certfile", c->mqtt_certfile, sizeof c->mqtt_certfile},
+        {"mqtt_keyfile", c->mqtt_keyfile, sizeof c->mqtt_keyfile},
         {"bus", c->bus, sizeof c->bus},
         {"kafka_brokers", c->kafka_brokers, sizeof c->kafka_brokers},
         {"kafka_extra", c->kafka_extra, sizeof c->kafka_extra},
@@ -289,6 +294,9 @@ static int core_start(core *k)
                     .session_expiry_s = 86400,
                     .keepalive_s = 30,
                     .max_inflight = 1000,
+                    .cafile = c->mqtt_cafile[0] ? c->mqtt_cafile : NULL,
+                    .certfile = c->mqtt_certfile[0] ? c->mqtt_certfile : NULL,
+                    .keyfile = c->mqtt_keyfile[0] ? c->mqtt_keyfile : NULL,
                 },
             .db_path = db,
             .bus = k->b,

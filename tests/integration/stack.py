@@ -66,6 +66,63 @@ log_type warning
             pass
 
 
+SHIPPED_CLOUD_CONF = os.path.join(ROOT, "deploy", "mosquitto", "cloud.conf")
+SHIPPED_CLOUD_ACL = os.path.join(ROOT, "deploy", "mosquitto", "fitgate-cloud.acl")
+
+
+def tls_broker_conf(path, port, datadir, tls):
+    """Write the shipped production cloud broker config (deploy/mosquitto/cloud.conf)
+    with only its paths, listener address and log destination replaced, so a test
+    exercises exactly the shipped TLS/ACL settings. tls: dict with cafile,
+    certfile, keyfile and acl_file (defaults to a copy of the shipped ACL).
+    Raises if the shipped file no longer has a line this relies on."""
+    import shutil
+    acl = os.path.join(datadir, "fitgate-cloud.acl")
+    shutil.copyfile(tls.get("acl_file", SHIPPED_CLOUD_ACL), acl)
+    os.chmod(acl, 0o644)
+    subst = {
+        "listener": f"listener {port} 127.0.0.1",
+        "cafile": f"cafile {tls['cafile']}",
+        "certfile": f"certfile {tls['certfile']}",
+        "keyfile": f"keyfile {tls['keyfile']}",
+        "acl_file": f"acl_file {acl}",
+        "persistence_location": f"persistence_location {datadir}/",
+        "log_dest": "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+                    "log_type information",
+    }
+    seen = set()
+    out = []
+    with open(tls.get("conf", SHIPPED_CLOUD_CONF)) as f:
+        for line in f:
+            key = line.split(None, 1)[0] if line.strip() and not line.startswith("#") else ""
+            if key in subst:
+                if key in seen:
+                    raise ValueError(f"cloud.conf: {key} given twice")
+                seen.add(key)
+                out.append(subst[key] + "\n")
+            else:
+                out.append(line)
+    missing = set(subst) - seen
+    if missing:
+        raise ValueError(f"cloud.conf lacks {sorted(missing)}")
+    with open(path, "w") as f:
+        f.writelines(out)
+    if os.geteuid() == 0:
+        # mosquitto 2.0 drops to the user `mosquitto` before it reads the ACL
+        # file and the TLS files: it owns its key (still 0600) and ACL copy,
+        # and may traverse the work directory.
+        import pwd
+        try:
+            pw = pwd.getpwnam("mosquitto")
+            os.chown(datadir, pw.pw_uid, pw.pw_gid)
+            os.chown(acl, pw.pw_uid, pw.pw_gid)
+            os.chown(tls["keyfile"], pw.pw_uid, pw.pw_gid)
+            parent = os.path.dirname(os.path.abspath(datadir))
+            os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        except KeyError:
+            pass
+
+
 class Proc:
     def __init__(self, name, argv, logdir, env=None):
         self.name = name
@@ -96,7 +153,8 @@ class Proc:
 
 class Stack:
     def __init__(self, workdir, bus="embedded", kafka_brokers=None, kafka_extra=None,
-                 gateway="gw-test", edge_args=None, core_args=None, wrapper=None):
+                 gateway="gw-test", edge_args=None, core_args=None, wrapper=None,
+                 cloud_tls=None, edge_cert=None, core_cert=None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.bus = bus
@@ -106,6 +164,11 @@ class Stack:
         self.edge_args = edge_args or []
         self.core_args = core_args or []
         self.wrapper = wrapper or []  # e.g. ["valgrind", ...]
+        # Optional TLS on the cloud broker (see tls_broker_conf); edge_cert and
+        # core_cert are (certfile, keyfile) the edge and the core present to it.
+        self.cloud_tls = cloud_tls
+        self.edge_cert = edge_cert
+        self.core_cert = core_cert
         self.local_port = free_port()
         self.cloud_port = free_port()
         self.http_port = free_port()
@@ -117,7 +180,10 @@ class Stack:
         d = os.path.join(self.dir, f"mosq-{which}")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "mosquitto.conf")
-        broker_conf(conf, port, d)
+        if which == "cloud" and self.cloud_tls:
+            tls_broker_conf(conf, port, d, self.cloud_tls)
+        else:
+            broker_conf(conf, port, d)
         self.procs[which] = Proc(f"mosquitto-{which}", [MOSQUITTO, "-c", conf], self.dir)
         wait_port(port)
 
@@ -135,6 +201,9 @@ class Stack:
             argv.append(f"--kafka-brokers={self.kafka_brokers}")
         if self.kafka_extra:
             argv.append(f"--kafka-extra={self.kafka_extra}")
+        if self.cloud_tls and self.core_cert:
+            argv += [f"--mqtt-cafile={self.cloud_tls['cafile']}",
+                     f"--mqtt-certfile={self.core_cert[0]}", f"--mqtt-keyfile={self.core_cert[1]}"]
         return argv + self.core_args
 
     def start_core(self):
@@ -158,7 +227,12 @@ class Stack:
         before = open(log, "rb").read().count(b"local_subscribed") if os.path.exists(log) else 0
         argv = [os.path.join(BIN, "fitgate-edge"), f"--gateway-id={self.gateway}",
                 f"--spool-path={self.dir}/spool.db", f"--local-port={self.local_port}",
-                f"--cloud-port={self.cloud_port}", "--ack-timeout-ms=3000"] + self.edge_args
+                f"--cloud-port={self.cloud_port}", "--ack-timeout-ms=3000"]
+        if self.cloud_tls and self.edge_cert:
+            argv += [f"--cloud-cafile={self.cloud_tls['cafile']}",
+                     f"--cloud-certfile={self.edge_cert[0]}",
+                     f"--cloud-keyfile={self.edge_cert[1]}"]
+        argv += self.edge_args
         self.procs["edge"] = Proc("edge", self.wrapper + argv, self.dir)
         deadline = time.time() + 30
         while wait and time.time() < deadline:
