@@ -144,9 +144,13 @@ def pki(workdir):
 def tls_stack(workdir, pki):
     s = Stack(workdir, gateway="gw-a", cloud_tls=pki.tls, edge_cert=pki.gw_a,
               core_cert=pki.ingest, core_args=["--dev-demo-devices=" + demo_devices()])
-    s.start_brokers()
-    s.start_core()
-    s.start_edge()
+    try:
+        s.start_brokers()
+        s.start_core()
+        s.start_edge()
+    except BaseException:
+        s.stop()  # no broker left behind when the start fails
+        raise
     yield s
     codes = s.stop()
     if CHECK_EXIT:
