@@ -248,13 +248,6 @@ def test_acl_keeps_a_gateway_in_its_own_subtree(tls_stack, pki):
     assert b.publish_wait("fit/v1/gw/gw-a/batch", batch("gw-a", 1, 50, evil_epoch)) == NOT_AUTHORIZED
     assert b.publish_wait("fit/v1/gw/gw-a/state", b'{"v":1,"state":"offline"}',
                           retain=True) == NOT_AUTHORIZED
-    # mosquitto_pub (v5, debug) sees the same PUBACK reason.
-    r = subprocess.run(["mosquitto_pub", "-d", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5",
-                        "-q", "1", "-t", "fit/v1/gw/gw-a/batch", "-m", batch("gw-a", 1, 5, evil_epoch),
-                        "--cafile", ca, "--cert", pki.gw_b[0], "--key", pki.gw_b[1]],
-                       capture_output=True, text=True, timeout=30)
-    # (its exit status stays 0: it only warns "Publish 1 failed: Not authorized")
-    assert "RC:135" in r.stdout, r.stdout + r.stderr
     # ... and into the core's: gw-b cannot forge acks for gw-a.
     assert b.publish_wait("fit/v1/gw/gw-a/ack", b'{"v":1}') == NOT_AUTHORIZED
     # Control: its own subtree works end to end, acks included (sent after the
@@ -273,6 +266,14 @@ def test_acl_keeps_a_gateway_in_its_own_subtree(tls_stack, pki):
     time.sleep(1)
     assert b.received("fit/v1/gw/gw-a/ack") == []
     assert s.metrics()["fitgate_worker_readings_stored_total"] == 230
+    # mosquitto_pub (v5, debug) sees the same PUBACK reason. It runs last: with
+    # use_username_as_clientid its client id is gw-b too, so it takes over b's session.
+    r = subprocess.run(["mosquitto_pub", "-d", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5",
+                        "-q", "1", "-t", "fit/v1/gw/gw-a/batch", "-m", batch("gw-a", 1, 5, evil_epoch),
+                        "--cafile", ca, "--cert", pki.gw_b[0], "--key", pki.gw_b[1]],
+                       capture_output=True, text=True, timeout=30)
+    # (its exit status stays 0: it only warns "Publish 1 failed: Not authorized")
+    assert "RC:135" in r.stdout, r.stdout + r.stderr
     b.close()
 
 
@@ -287,6 +288,10 @@ def test_client_id_spoofing_gives_no_rights(tls_stack, pki):
     assert spoof.publish_wait("fit/v1/gw/gw-b/batch", batch("gw-b", 1, 20, dev="sim-0004")) < 0x80
     spoof.close()
     assert settle(s, 20) == 20
+    # use_username_as_clientid (deploy/mosquitto/cloud.conf): the spoofer ran as
+    # "gw-b", so the real gw-a was never kicked off the broker.
+    edge_log = open(os.path.join(s.dir, "edge.log")).read()
+    assert "cloud_disconnected" not in edge_log
 
     # gw-b's certificate with the core's client id, while the core is down and
     # its persistent session holds gw-a's batches: gw-b gets none of them.
