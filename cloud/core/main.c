@@ -143,16 +143,7 @@ static int load_config(core_config *c, int argc, char **argv)
     copy(c->miniapp_dir, sizeof c->miniapp_dir, "cloud/miniapp");
     c->initdata_max_age_s = 86400;
     c->level = LOG_INFO;
-    for (int i = 1; i < argc; i++) {
-        const char *path = NULL;
-        if (!strncmp(argv[i], "--config=", 9))
-            path = argv[i] + 9;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            path = argv[i + 1];
-        if (path && cfg_load_file(path, core_setting, c))
-            return -1;
-    }
-    int rc = cfg_load_args(argc, argv, core_setting, c);
+    int rc = cfg_load(argc, argv, core_setting, c);
     if (rc)
         return rc;
     if (strcmp(c->bus, "embedded") && strcmp(c->bus, "kafka")) {

@@ -101,6 +101,20 @@ int cfg_load_args(int argc, char **argv, cfg_fn fn, void *ctx)
     return 0;
 }
 
+int cfg_load(int argc, char **argv, cfg_fn fn, void *ctx)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        if (path && cfg_load_file(path, fn, ctx))
+            return -1;
+    }
+    return cfg_load_args(argc, argv, fn, ctx);
+}
+
 int cfg_parse_int(const char *value, int64_t min, int64_t max, int64_t *out)
 {
     errno = 0;

@@ -152,20 +152,10 @@ static void config_defaults(edge_config *c)
     c->level = LOG_INFO;
 }
 
-/* Find --config before the flags, so flags override the file. */
 static int load_config(edge_config *c, int argc, char **argv)
 {
     config_defaults(c);
-    for (int i = 1; i < argc; i++) {
-        const char *path = NULL;
-        if (!strncmp(argv[i], "--config=", 9))
-            path = argv[i] + 9;
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            path = argv[i + 1];
-        if (path && cfg_load_file(path, edge_setting, c))
-            return -1;
-    }
-    int rc = cfg_load_args(argc, argv, edge_setting, c);
+    int rc = cfg_load(argc, argv, edge_setting, c);
     if (rc)
         return rc;
     if (!fp_gateway_id_valid(c->gateway_id, strlen(c->gateway_id))) {

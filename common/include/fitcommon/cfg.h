@@ -19,6 +19,10 @@ int cfg_load_file(const char *path, cfg_fn fn, void *ctx);
  * are rejected by fn. Returns 0, -1 on error, 1 if --help was given. */
 int cfg_load_args(int argc, char **argv, cfg_fn fn, void *ctx);
 
+/* The usual start-up: a --config FILE (if given) first, then the flags over
+ * it. Returns like cfg_load_args(). */
+int cfg_load(int argc, char **argv, cfg_fn fn, void *ctx);
+
 /* Helpers for fn implementations: 0 on success, -1 if not a valid number. */
 int cfg_parse_int(const char *value, int64_t min, int64_t max, int64_t *out);
 

@@ -60,13 +60,13 @@ void gatt_datetime_encode(const gatt_datetime *dt, uint8_t *buf);
 bool gatt_datetime_unix(const gatt_datetime *dt, int64_t *unix_s);
 
 /* ---- Weight Measurement 0x2A9D and Weight Scale Feature 0x2A9E (WSS 1.0) ---- */
-#define WSS_F_IMPERIAL    0x01 /* weight 0.01 lb, height 0.1 in (else 0.005 kg, 0.001 m) */
-#define WSS_F_TIME        0x02
-#define WSS_F_USER        0x04
-#define WSS_F_BMI_HEIGHT  0x08
-#define WSS_F_RESERVED    0xF0
-#define WSS_WEIGHT_FAILED 0xFFFF /* "measurement unsuccessful" */
-#define HEALTH_USER_UNKNOWN 0xFF  /* user id 0xFF = unknown user (WSS, BCS, BLS) */
+#define WSS_F_IMPERIAL      0x01 /* weight 0.01 lb, height 0.1 in (else 0.005 kg, 0.001 m) */
+#define WSS_F_TIME          0x02
+#define WSS_F_USER          0x04
+#define WSS_F_BMI_HEIGHT    0x08
+#define WSS_F_RESERVED      0xF0
+#define WSS_WEIGHT_FAILED   0xFFFF /* "measurement unsuccessful" */
+#define HEALTH_USER_UNKNOWN 0xFF   /* user id 0xFF = unknown user (WSS, BCS, BLS) */
 
 typedef struct wss_measurement {
     uint8_t flags;
@@ -83,21 +83,21 @@ fp_status wss_to_reading(const wss_measurement *m, fp_reading *out); /* kind wei
 fp_status wss_feature_decode(const uint8_t *buf, size_t len, uint32_t *features);
 
 /* ---- Body Composition Measurement 0x2A9C (BCS 1.0), 16-bit flags ---- */
-#define BCS_F_IMPERIAL       0x0001
-#define BCS_F_TIME           0x0002
-#define BCS_F_USER           0x0004
-#define BCS_F_BASAL          0x0008
-#define BCS_F_MUSCLE_PCT     0x0010
-#define BCS_F_MUSCLE_MASS    0x0020
-#define BCS_F_FAT_FREE       0x0040
-#define BCS_F_SOFT_LEAN      0x0080
-#define BCS_F_WATER          0x0100
-#define BCS_F_IMPEDANCE      0x0200
-#define BCS_F_WEIGHT         0x0400
-#define BCS_F_HEIGHT         0x0800
-#define BCS_F_MULTI_PACKET   0x1000 /* one of two notifications of one measurement */
-#define BCS_F_RESERVED       0xE000
-#define BCS_BODY_FAT_FAILED  0xFFFF /* "measurement unsuccessful" */
+#define BCS_F_IMPERIAL      0x0001
+#define BCS_F_TIME          0x0002
+#define BCS_F_USER          0x0004
+#define BCS_F_BASAL         0x0008
+#define BCS_F_MUSCLE_PCT    0x0010
+#define BCS_F_MUSCLE_MASS   0x0020
+#define BCS_F_FAT_FREE      0x0040
+#define BCS_F_SOFT_LEAN     0x0080
+#define BCS_F_WATER         0x0100
+#define BCS_F_IMPEDANCE     0x0200
+#define BCS_F_WEIGHT        0x0400
+#define BCS_F_HEIGHT        0x0800
+#define BCS_F_MULTI_PACKET  0x1000 /* one of two notifications of one measurement */
+#define BCS_F_RESERVED      0xE000
+#define BCS_BODY_FAT_FAILED 0xFFFF /* "measurement unsuccessful" */
 
 typedef struct bcs_measurement {
     uint16_t flags;
@@ -171,12 +171,12 @@ fp_status plx_cont_to_reading(const plx_continuous *m, fp_reading *out);
  * in 0x2A36 the first is the current cuff pressure and the other two are
  * unused (NaN by spec; ignored). Status bits 0-5 defined, pulse-rate-range
  * value 3 (bits 3-4) and bits 6-15 RFU. */
-#define BPS_F_KPA         0x01
-#define BPS_F_TIME        0x02
-#define BPS_F_PULSE       0x04
-#define BPS_F_USER        0x08
-#define BPS_F_STATUS      0x10
-#define BPS_F_RESERVED    0xE0
+#define BPS_F_KPA           0x01
+#define BPS_F_TIME          0x02
+#define BPS_F_PULSE         0x04
+#define BPS_F_USER          0x08
+#define BPS_F_STATUS        0x10
+#define BPS_F_RESERVED      0xE0
 #define BPS_STATUS_RESERVED 0xFFC0u
 
 typedef struct bps_measurement {
