@@ -127,6 +127,15 @@ def main():
               f"({r['rate'] / ceiling:.2f} x ceiling), {r['cpu_per_100k']:.2f} CPU-s/100k, "
               f"edge peak RSS {r['edge_rss_mb']:.1f} MB")
 
+    # bench/decoders.sh owns the "## Decoders" section: keep it (and anything
+    # after it) when the pipeline part is rewritten.
+    kept = ""
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            old = f.read()
+        at = old.find("\n## Decoders\n")
+        if at >= 0:
+            kept = old[at + 1:]
     with open(args.out, "w") as f:
         f.write("# Benchmarks\n\n")
         f.write("Produced by `make bench` (bench/pipeline.py). Do not edit by hand.\n\n")
@@ -148,6 +157,8 @@ def main():
                 "the benchmark fails. The readings cross two brokers (the gateway's and the "
                 "cloud's), so the end-to-end rate is bounded by the device-side broker rate; "
                 "device QoS 2 costs two extra packets per reading.\n")
+        if kept:
+            f.write("\n" + kept)
     print(f"wrote {args.out}")
 
 
