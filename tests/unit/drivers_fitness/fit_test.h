@@ -18,7 +18,7 @@
 
 static cJSON *vectors;
 
-static int load_vectors(void **state)
+static inline int load_vectors(void **state)
 {
     (void)state;
     FILE *f = fopen(FITGATE_VECTORS_DIR "/ble-gatt.json", "rb");
@@ -32,14 +32,14 @@ static int load_vectors(void **state)
     return vectors ? 0 : -1;
 }
 
-static int free_vectors(void **state)
+static inline int free_vectors(void **state)
 {
     (void)state;
     cJSON_Delete(vectors);
     return 0;
 }
 
-static const cJSON *vector_list(const char *name, int min_items)
+static inline const cJSON *vector_list(const char *name, int min_items)
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(vectors, name);
     assert_true(cJSON_IsArray(list));
@@ -47,19 +47,19 @@ static const cJSON *vector_list(const char *name, int min_items)
     return list;
 }
 
-static const cJSON *field(const cJSON *v, const char *key)
+static inline const cJSON *field(const cJSON *v, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(v, key);
 }
 
-static double num(const cJSON *v, const char *key)
+static inline double num(const cJSON *v, const char *key)
 {
     const cJSON *f = field(v, key);
     assert_true(cJSON_IsNumber(f));
     return f->valuedouble;
 }
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
+static inline size_t unhex(const char *s, uint8_t *out, size_t cap)
 {
     size_t n = strlen(s) / 2;
     assert_true(n <= cap);
@@ -73,7 +73,7 @@ static size_t unhex(const char *s, uint8_t *out, size_t cap)
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
-static uint32_t rnd(void)
+static inline uint32_t rnd(void)
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -82,37 +82,37 @@ static uint32_t rnd(void)
 }
 
 /* Uniform-ish in [lo, hi]. */
-static int64_t rnd_in(int64_t lo, int64_t hi)
+static inline int64_t rnd_in(int64_t lo, int64_t hi)
 {
     return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
 }
 
-static uint8_t *put8(uint8_t *p, uint32_t v)
+static inline uint8_t *put8(uint8_t *p, uint32_t v)
 {
     *p = (uint8_t)v;
     return p + 1;
 }
 
-static uint8_t *put16(uint8_t *p, uint32_t v)
+static inline uint8_t *put16(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     return p + 2;
 }
 
-static uint8_t *put24(uint8_t *p, uint32_t v)
+static inline uint8_t *put24(uint8_t *p, uint32_t v)
 {
     p = put16(p, v);
     return put8(p, v >> 16);
 }
 
-static uint8_t *put32(uint8_t *p, uint32_t v)
+static inline uint8_t *put32(uint8_t *p, uint32_t v)
 {
     p = put16(p, v);
     return put16(p, v >> 16);
 }
 
-static double get(const fp_reading *r, fp_quantity q)
+static inline double get(const fp_reading *r, fp_quantity q)
 {
     double v = -1e300;
     if (!fp_reading_get(r, q, &v))
