@@ -28,6 +28,7 @@ run: deps
 bench: deps
 	@scripts/build.sh release
 	@bench/pipeline.sh
+	@bench/decoders.sh
 
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh

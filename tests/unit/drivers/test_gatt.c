@@ -313,7 +313,7 @@ static void test_gatt_errors(void **state)
     assert_true(d == 65535000.0);
     assert_false(fp_reading_get(&r, FP_Q_SENSOR_CONTACT, &d)); /* not supported */
 
-    assert_int_equal(gatt_decode(0x2A5B, (const uint8_t[]){0}, 1, "d", TS, &r), FP_ERR_UNKNOWN);
+    assert_int_equal(gatt_decode(0x2BFF, (const uint8_t[]){0}, 1, "d", TS, &r), FP_ERR_UNKNOWN);
     assert_int_equal(gatt_decode(0x2A37, (const uint8_t[]){0, 60}, 2, "a/b", TS, &r), FP_ERR_RANGE);
     assert_int_equal(gatt_decode(0x2A37, (const uint8_t[]){0, 60}, 2, NULL, TS, &r), FP_ERR_RANGE);
     assert_int_equal(gatt_decode(0x2A37, (const uint8_t[]){0x20, 60}, 2, "d", TS, &r),
