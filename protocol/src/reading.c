@@ -5,6 +5,7 @@
  * checks the copy stays in sync).
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -234,7 +235,9 @@ bool fp_gateway_id_valid(const char *s, size_t len)
 
 fp_status fp_reading_init(fp_reading *r, const char *device, fp_kind kind, int64_t ts_ms)
 {
-    memset(r, 0, sizeof(*r));
+    /* Only the header: values[] past nvalues are never read, and clearing
+     * all 600 bytes was most of the cost of a heart-rate decode. */
+    memset(r, 0, offsetof(fp_reading, values));
     if (device == NULL)
         return FP_ERR_RANGE;
     size_t len = strnlen(device, FP_DEVICE_MAX + 1);
@@ -243,6 +246,7 @@ fp_status fp_reading_init(fp_reading *r, const char *device, fp_kind kind, int64
     if (fp_kind_name(kind) == NULL)
         return FP_ERR_UNKNOWN;
     memcpy(r->device, device, len);
+    r->device[len] = '\0';
     r->kind = kind;
     r->ts_ms = ts_ms;
     return FP_OK;
