@@ -160,6 +160,10 @@ static bundle_err check_signature(int dfd, const bundle_policy *p, uint8_t **man
                      "manifest.sig");
     else if (read_small(dfd, "signer.pem", BUNDLE_SIGNER_MAX, &pem, &pem_len))
         rc = set_err(BUNDLE_E_SIGNATURE, err, errlen, "%s missing or unreadable", "signer.pem");
+    else if (pem_len == 0 || pem[pem_len - 1] != '\n')
+        /* sign always writes the PEM newline-terminated; a missing final
+         * byte means the file was cut, so it is refused like any truncation. */
+        rc = set_err(BUNDLE_E_SIGNATURE, err, errlen, "%s truncated", "signer.pem");
     else if (fwsig_verify(p->keyring, pem, pem_len, *man, *man_len, sig, sig_len, err, errlen))
         rc = BUNDLE_E_SIGNATURE;
     else
@@ -403,6 +407,15 @@ static int cmd_create(int argc, char **argv)
     return FW_EXIT_OK;
 }
 
+/* signer.pem is always newline-terminated (verify refuses it otherwise, so
+ * a cut final byte is caught). pem has room for one more byte (read_small). */
+static int write_signer(int dfd, uint8_t *pem, size_t len)
+{
+    if (len > 0 && pem[len - 1] != '\n')
+        pem[len++] = '\n';
+    return write_file_at(dfd, "signer.pem", pem, len);
+}
+
 static int cmd_sign(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -433,7 +446,7 @@ static int cmd_sign(int argc, char **argv)
     } else if (bundle_manifest_parse(man, man_len, &m, err, sizeof(err)) ||
                fwsig_sign(key, cert, man, man_len, sig, &sig_len, err, sizeof(err))) {
         fprintf(stderr, "fitgate-fw bundle: sign: %s\n", err);
-    } else if (write_file_at(dfd, "signer.pem", pem, pem_len) ||
+    } else if (write_signer(dfd, pem, pem_len) ||
                write_file_at(dfd, "manifest.sig", sig, sig_len)) {
         fprintf(stderr, "fitgate-fw bundle: writing the signature failed: %s\n", strerror(errno));
         rc = FW_EXIT_IO;
