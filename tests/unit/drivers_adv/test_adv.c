@@ -79,6 +79,16 @@ static void absent(size_t i, fp_quantity q)
     assert_false(fp_reading_get(&out[i], q, &v));
 }
 
+/* Value by value: fp_value has padding that memcmp would compare. */
+static void same_values(const fp_reading *a, const fp_reading *b)
+{
+    assert_int_equal(a->nvalues, b->nvalues);
+    for (size_t i = 0; i < a->nvalues; i++) {
+        assert_int_equal(a->values[i].q, b->values[i].q);
+        assert_near(a->values[i].v, b->values[i].v, 0);
+    }
+}
+
 /* ---- Xiaomi Mi Scale v1 (0x181D, 10 bytes) ---- */
 
 static size_t mi_v1(uint8_t *b, uint8_t ctrl, uint16_t raw, uint16_t year, uint8_t mon, uint8_t day,
@@ -189,6 +199,11 @@ static void test_weight_scale_standard(void **state)
         {0x00, 0x20}, /* short */
     };
     const size_t lens[] = {3, 3, 10, 8, 15, 2};
+    /* The plain one, by value: 0x3920 * 0.005 kg. */
+    assert_int_equal(svc_only(NULL, 0x181D, vals[0], 3), FP_OK);
+    assert_int_equal(out[0].kind, FP_KIND_WEIGHT);
+    assert_near(get(0, FP_Q_WEIGHT), 73.12, 1e-9);
+    assert_int_equal(svc_only(NULL, 0x181D, vals[5], 2), FP_ERR_LENGTH);
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
         fp_reading g;
         fp_status grc = gatt_decode(0x2A9D, vals[i], lens[i], DEV, TS, &g);
@@ -198,7 +213,7 @@ static void test_weight_scale_standard(void **state)
             assert_int_equal(nout, 1);
             assert_int_equal(out[0].kind, g.kind);
             assert_int_equal(out[0].nvalues, g.nvalues);
-            assert_memory_equal(out[0].values, g.values, g.nvalues * sizeof(fp_value));
+            same_values(&out[0], &g);
         }
     }
 }
@@ -304,6 +319,13 @@ static void test_body_composition_standard(void **state)
         {0x00},
     };
     const size_t lens[] = {4, 8, 13, 4, 1};
+    /* By value: body fat 200 * 0.1 %, impedance 0x13F7 * 0.1 ohm. */
+    assert_int_equal(svc_only(NULL, 0x181B, vals[1], 8), FP_OK);
+    assert_int_equal(out[0].kind, FP_KIND_BODY_COMPOSITION);
+    assert_near(get(0, FP_Q_BODY_FAT), 20.0, 1e-9);
+    assert_near(get(0, FP_Q_IMPEDANCE), 511.1, 1e-9);
+    assert_near(get(0, FP_Q_WEIGHT), 73.12, 1e-9);
+    assert_int_equal(svc_only(NULL, 0x181B, vals[3], 4), FP_ERR_RESERVED);
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
         fp_reading g;
         fp_status grc = gatt_decode(0x2A9C, vals[i], lens[i], DEV, TS, &g);
@@ -313,7 +335,7 @@ static void test_body_composition_standard(void **state)
             assert_int_equal(nout, 1);
             assert_int_equal(out[0].kind, g.kind);
             assert_int_equal(out[0].nvalues, g.nvalues);
-            assert_memory_equal(out[0].values, g.values, g.nvalues * sizeof(fp_value));
+            same_values(&out[0], &g);
         }
     }
 }
