@@ -249,15 +249,15 @@ static fp_status decode_reading_obj(const cJSON *obj, fp_reading *out)
         return FP_ERR_MISSING;
     if (!cJSON_IsObject(f[RF_V]))
         return FP_ERR_TYPE;
-    unsigned seen = 0;
+    uint64_t seen = 0; /* bit per fp_quantity (< 64) */
     for (const cJSON *c = f[RF_V]->child; c != NULL; c = c->next) {
         fp_quantity q;
         /* Detect repeated keys here: a repeatable quantity given twice as two
          * arrays would otherwise be merged silently. */
         if (fp_quantity_by_name(c->string, strlen(c->string), &q) == FP_OK) {
-            if (seen & (1u << q))
+            if (seen & (UINT64_C(1) << q))
                 return FP_ERR_DUPLICATE;
-            seen |= 1u << q;
+            seen |= UINT64_C(1) << q;
         }
         if ((rc = decode_value(c, out)))
             return rc;
@@ -359,13 +359,13 @@ fp_status fp_reading_encode(const fp_reading *r, char *buf, size_t cap, size_t *
     /* Quantities in order of first appearance; a repeatable quantity gathers
      * all its values into one array at its first appearance. Decoding yields
      * exactly this order back, so encode(decode(encode(r))) is stable. */
-    unsigned done = 0;
+    uint64_t done = 0; /* bit per fp_quantity (< 64) */
     bool first = true;
     for (uint16_t i = 0; i < r->nvalues; i++) {
         fp_quantity q = r->values[i].q;
-        if (done & (1u << q))
+        if (done & (UINT64_C(1) << q))
             continue;
-        done |= 1u << q;
+        done |= UINT64_C(1) << q;
         const fp_quantity_info *qi = fp_quantity_get(q);
         if (!first)
             PUT_LIT(&o, ",");

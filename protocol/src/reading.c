@@ -70,6 +70,8 @@ static const fp_quantity_info quantities[FP_Q__END] = {
 };
 
 #define QBIT(q) (UINT64_C(1) << (q))
+/* Quantity sets are 64-bit masks here and in msg.c. */
+_Static_assert(FP_Q__END <= 64, "fp_quantity must fit a 64-bit mask");
 
 /* Which quantities each kind may carry: a battery reading with a heart rate
  * in it is a bug somewhere upstream, so it is rejected, not stored. */
@@ -79,7 +81,7 @@ typedef struct kind_info {
 } kind_info;
 
 /* Quantities every FTMS machine may report (FTMS 1.0, section 4). */
-#define FTMS_COMMON                                                                               \
+#define FTMS_COMMON                                                                                \
     (QBIT(FP_Q_ENERGY) | QBIT(FP_Q_ENERGY_RATE) | QBIT(FP_Q_HEART_RATE) | QBIT(FP_Q_MET) |         \
      QBIT(FP_Q_ELAPSED) | QBIT(FP_Q_REMAINING))
 
@@ -111,9 +113,8 @@ static const kind_info kinds[FP_KIND__END] = {
                                    QBIT(FP_Q_ELEVATION_LOSS) | QBIT(FP_Q_INCLINE) |
                                    QBIT(FP_Q_RAMP_ANGLE) | QBIT(FP_Q_RESISTANCE) |
                                    QBIT(FP_Q_POWER) | QBIT(FP_Q_AVG_POWER) | QBIT(FP_Q_RUNNING)},
-    [FP_KIND_STEP_CLIMBER] = {"step_climber", FTMS_COMMON | QBIT(FP_Q_FLOORS) |
-                                                  QBIT(FP_Q_STEPS) | QBIT(FP_Q_CADENCE) |
-                                                  QBIT(FP_Q_AVG_CADENCE) |
+    [FP_KIND_STEP_CLIMBER] = {"step_climber", FTMS_COMMON | QBIT(FP_Q_FLOORS) | QBIT(FP_Q_STEPS) |
+                                                  QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
                                                   QBIT(FP_Q_ELEVATION_GAIN)},
     [FP_KIND_STAIR_CLIMBER] = {"stair_climber", FTMS_COMMON | QBIT(FP_Q_FLOORS) |
                                                     QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
@@ -121,13 +122,12 @@ static const kind_info kinds[FP_KIND__END] = {
                                                     QBIT(FP_Q_STRIDE_LENGTH)},
     [FP_KIND_ROWER] = {"rower", FTMS_COMMON | QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
                                     QBIT(FP_Q_STROKES) | QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_PACE) |
-                                    QBIT(FP_Q_AVG_PACE) | QBIT(FP_Q_POWER) |
-                                    QBIT(FP_Q_AVG_POWER) | QBIT(FP_Q_RESISTANCE)},
-    [FP_KIND_INDOOR_BIKE] = {"indoor_bike", FTMS_COMMON | QBIT(FP_Q_SPEED) |
-                                                QBIT(FP_Q_AVG_SPEED) | QBIT(FP_Q_CADENCE) |
-                                                QBIT(FP_Q_AVG_CADENCE) | QBIT(FP_Q_DISTANCE) |
-                                                QBIT(FP_Q_RESISTANCE) | QBIT(FP_Q_POWER) |
-                                                QBIT(FP_Q_AVG_POWER)},
+                                    QBIT(FP_Q_AVG_PACE) | QBIT(FP_Q_POWER) | QBIT(FP_Q_AVG_POWER) |
+                                    QBIT(FP_Q_RESISTANCE)},
+    [FP_KIND_INDOOR_BIKE] = {"indoor_bike", FTMS_COMMON | QBIT(FP_Q_SPEED) | QBIT(FP_Q_AVG_SPEED) |
+                                                QBIT(FP_Q_CADENCE) | QBIT(FP_Q_AVG_CADENCE) |
+                                                QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_RESISTANCE) |
+                                                QBIT(FP_Q_POWER) | QBIT(FP_Q_AVG_POWER)},
     [FP_KIND_MACHINE_STATUS] = {"machine_status", QBIT(FP_Q_STATUS) | QBIT(FP_Q_TYPE)},
     [FP_KIND_FEATURES] = {"features", QBIT(FP_Q_FEATURES) | QBIT(FP_Q_TARGET_FEATURES)},
     [FP_KIND_WEIGHT] = {"weight", QBIT(FP_Q_WEIGHT) | QBIT(FP_Q_HEIGHT) | QBIT(FP_Q_BMI) |
@@ -148,8 +148,8 @@ static const kind_info kinds[FP_KIND__END] = {
                                     QBIT(FP_Q_MEAN_PRESSURE) | QBIT(FP_Q_HEART_RATE) |
                                     QBIT(FP_Q_USER_INDEX) | QBIT(FP_Q_DEVICE_TIME) |
                                     QBIT(FP_Q_STATUS)},
-    [FP_KIND_TEMPERATURE] = {"temperature", QBIT(FP_Q_TEMPERATURE) | QBIT(FP_Q_TYPE) |
-                                                QBIT(FP_Q_DEVICE_TIME)},
+    [FP_KIND_TEMPERATURE] = {"temperature",
+                             QBIT(FP_Q_TEMPERATURE) | QBIT(FP_Q_TYPE) | QBIT(FP_Q_DEVICE_TIME)},
     [FP_KIND_ACTIVITY] = {"activity", QBIT(FP_Q_STEPS) | QBIT(FP_Q_DISTANCE) | QBIT(FP_Q_ENERGY) |
                                           QBIT(FP_Q_HEART_RATE)},
 };
