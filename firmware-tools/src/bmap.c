@@ -20,28 +20,158 @@
 
 /* ---- sha256 wrapper ---------------------------------------------------- */
 
+/* mbedTLS 2.28 has no SHA-NI code and hashes ~370 MB/s here, slower than the
+ * card we verify; x86 CPUs with the SHA extensions do ~2 GB/s. So on x86 we
+ * hash with the SHA-NI instructions when the CPU has them (checked at run
+ * time) and use mbedTLS otherwise. Tests compare both paths. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BMAP_HAVE_NI 1
+#include <immintrin.h>
+#else
+#define BMAP_HAVE_NI 0
+#endif
+
 struct bmap_sha256 {
+    int ni;
     mbedtls_sha256_context ctx;
+    uint32_t st[8];
+    uint8_t buf[64];
+    size_t blen;
+    uint64_t total;
 };
+
+static int ni_allowed = 1;
+
+void bmap_sha256_use_ni(int on)
+{
+    ni_allowed = on;
+}
+
+#if BMAP_HAVE_NI
+static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+/* Compress n 64-byte blocks with the SHA-NI instructions. The message words
+ * live in four registers w[0..3] (4 words each) used round-robin. */
+__attribute__((target("sha,sse4.1"))) static void ni_blocks(uint32_t st[8], const uint8_t *p,
+                                                            size_t n)
+{
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&st[0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&st[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);       /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);         /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8); /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);      /* CDGH */
+    for (; n > 0; n--, p += 64) {
+        __m128i abef = s0, cdgh = s1, w[4];
+        for (int i = 0; i < 16; i++) {
+            __m128i *cur = &w[i & 3], *next = &w[(i + 1) & 3], *prev = &w[(i + 3) & 3];
+            if (i < 4)
+                *cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
+            __m128i msg = _mm_add_epi32(*cur, _mm_load_si128((const __m128i *)&sha256_k[4 * i]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+            if (i >= 3 && i <= 14) { /* finish the schedule of words 4(i+1)..4(i+1)+3 */
+                *next = _mm_add_epi32(*next, _mm_alignr_epi8(*cur, *prev, 4));
+                *next = _mm_sha256msg2_epu32(*next, *cur);
+            }
+            msg = _mm_shuffle_epi32(msg, 0x0E);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
+            if (i >= 1 && i <= 12) /* start the schedule of words 4(i+3).. */
+                *prev = _mm_sha256msg1_epu32(*prev, *cur);
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);   /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);    /* DCHG */
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0); /* DCBA */
+    s1 = _mm_alignr_epi8(s1, tmp, 8);    /* HGFE */
+    _mm_storeu_si128((__m128i *)&st[0], s0);
+    _mm_storeu_si128((__m128i *)&st[4], s1);
+}
+
+static int cpu_has_ni(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+}
+#else
+static void ni_blocks(uint32_t st[8], const uint8_t *p, size_t n)
+{
+    (void)st, (void)p, (void)n;
+}
+
+static int cpu_has_ni(void)
+{
+    return 0;
+}
+#endif
 
 bmap_sha256 *bmap_sha256_new(void)
 {
-    bmap_sha256 *h = malloc(sizeof(*h));
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    bmap_sha256 *h = calloc(1, sizeof(*h));
     if (!h)
         return NULL;
+    h->ni = ni_allowed && cpu_has_ni();
+    memcpy(h->st, iv, sizeof(iv));
     mbedtls_sha256_init(&h->ctx);
-    mbedtls_sha256_starts_ret(&h->ctx, 0);
+    if (!h->ni)
+        mbedtls_sha256_starts_ret(&h->ctx, 0);
     return h;
 }
 
-void bmap_sha256_update(bmap_sha256 *h, const void *p, size_t n)
+void bmap_sha256_update(bmap_sha256 *h, const void *data, size_t n)
 {
-    mbedtls_sha256_update_ret(&h->ctx, p, n);
+    const uint8_t *p = data;
+    if (!h->ni) {
+        mbedtls_sha256_update_ret(&h->ctx, p, n);
+        return;
+    }
+    h->total += n;
+    if (h->blen) {
+        size_t take = 64 - h->blen < n ? 64 - h->blen : n;
+        memcpy(h->buf + h->blen, p, take);
+        h->blen += take;
+        p += take;
+        n -= take;
+        if (h->blen < 64)
+            return;
+        ni_blocks(h->st, h->buf, 1);
+        h->blen = 0;
+    }
+    ni_blocks(h->st, p, n / 64);
+    memcpy(h->buf, p + (n & ~(size_t)63), n & 63);
+    h->blen = n & 63;
 }
 
 void bmap_sha256_finish(bmap_sha256 *h, uint8_t out[BMAP_SHA256_LEN])
 {
-    mbedtls_sha256_finish_ret(&h->ctx, out);
+    if (h->ni) {
+        uint64_t bits = h->total * 8;
+        uint8_t pad[72] = {0x80};
+        size_t padlen = (h->blen < 56 ? 56 : 120) - h->blen;
+        for (int i = 0; i < 8; i++)
+            pad[padlen + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
+        bmap_sha256_update(h, pad, padlen + 8);
+        for (int i = 0; i < 8; i++) {
+            out[4 * i] = (uint8_t)(h->st[i] >> 24);
+            out[4 * i + 1] = (uint8_t)(h->st[i] >> 16);
+            out[4 * i + 2] = (uint8_t)(h->st[i] >> 8);
+            out[4 * i + 3] = (uint8_t)h->st[i];
+        }
+    } else {
+        mbedtls_sha256_finish_ret(&h->ctx, out);
+    }
     mbedtls_sha256_free(&h->ctx);
     free(h);
 }

@@ -50,12 +50,15 @@ uint64_t bmap_range_len(const bmap *b, const bmap_range *r);
  * return a bmap 2.0 document in *xml (malloc'd, caller frees), *xml_len bytes. */
 int bmap_create(int fd, char **xml, size_t *xml_len, char *err, size_t errlen);
 
-/* The one place firmware-tools calls mbedTLS sha256 (it is 2.28, EOL: keep
- * the API surface small so the 3.x move touches only bmap.c). */
+/* The one place firmware-tools hashes: SHA-NI instructions on x86 CPUs that
+ * have them, else mbedTLS (2.28, EOL: keep the surface small so the 3.x move
+ * touches only bmap.c). Not for secrets: no constant-time claims. */
 typedef struct bmap_sha256 bmap_sha256;
 bmap_sha256 *bmap_sha256_new(void);
 void bmap_sha256_update(bmap_sha256 *h, const void *p, size_t n);
 void bmap_sha256_finish(bmap_sha256 *h, uint8_t out[BMAP_SHA256_LEN]); /* also frees h */
+/* Tests: 0 forces the mbedTLS path even on CPUs with SHA-NI (default 1). */
+void bmap_sha256_use_ni(int on);
 void bmap_hex(const uint8_t sum[BMAP_SHA256_LEN], char out[2 * BMAP_SHA256_LEN + 1]);
 
 #endif
