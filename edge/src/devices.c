@@ -10,6 +10,7 @@
 
 #include "fitcommon/log.h"
 #include "fitcommon/metrics.h"
+#include "fitdrivers/bridge.h"
 #include "fitdrivers/gatt.h"
 #include "fitproto/msg.h"
 
@@ -179,27 +180,43 @@ static void on_publish(void *ctx, const mrx_msg *m)
         mrx_pubrec(d->client, m->packet_id);
         return;
     }
-    char device[FP_DEVICE_MAX + 1];
-    uint16_t uuid = 0;
-    if (fp_topic_parse_device(m->topic, device, &uuid) != FP_OK) {
-        metric_add(&m_rejected_topic, 1);
-        ack_now(d, m);
-        return;
+    /* Device topics carry one GATT notification; BLE-to-MQTT bridges
+     * (OpenMQTTGateway, Theengs) carry JSON that may hold several readings. */
+    fp_reading r[4];
+    size_t n = 0;
+    fp_status st;
+    if (strncmp(m->topic, "fit/v1/dev/", 11) == 0) {
+        char device[FP_DEVICE_MAX + 1];
+        uint16_t uuid = 0;
+        if (fp_topic_parse_device(m->topic, device, &uuid) != FP_OK) {
+            metric_add(&m_rejected_topic, 1);
+            ack_now(d, m);
+            return;
+        }
+        st = gatt_decode(uuid, m->payload, m->len, device, now_ms(), &r[0]);
+        n = st == FP_OK;
+    } else {
+        st = bridge_decode(m->topic, (const char *)m->payload, m->len, now_ms(), r, 4, &n);
     }
-    fp_reading r;
-    fp_status st = gatt_decode(uuid, m->payload, m->len, device, now_ms(), &r);
-    char json[2048];
-    size_t len = 0;
-    if (st == FP_OK)
-        st = fp_reading_encode(&r, json, sizeof json, &len);
     if (st != FP_OK) {
         metric_add(&m_rejected_payload, 1);
-        log_debug("device_rejected", "device payload rejected", "device", device, "reason",
+        log_debug("device_rejected", "device payload rejected", "topic", m->topic, "reason",
                   fp_status_str(st));
         ack_now(d, m);
         return;
     }
-    spool_status ss = spool_add(d->sp, json, len, NULL);
+    spool_status ss = SPOOL_OK;
+    for (size_t i = 0; i < n && ss == SPOOL_OK; i++) {
+        char json[2048];
+        size_t len = 0;
+        if (fp_reading_encode(&r[i], json, sizeof json, &len) != FP_OK) {
+            metric_add(&m_rejected_payload, 1);
+            continue;
+        }
+        ss = spool_add(d->sp, json, len, NULL);
+        if (ss == SPOOL_OK)
+            metric_add(&m_readings, 1);
+    }
     if (ss == SPOOL_ERR_FULL) {
         metric_add(&m_dropped_full, 1);
         ack_now(d, m);
@@ -211,7 +228,6 @@ static void on_publish(void *ctx, const mrx_msg *m)
         devices_commit_failed(d);
         return;
     }
-    metric_add(&m_readings, 1);
     if (m->qos == 1)
         queue_ack(d, m->packet_id, ACK_PUBACK);
     else if (m->qos == 2)

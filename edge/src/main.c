@@ -29,7 +29,7 @@ typedef struct edge_config {
     char gateway_id[65];
     char spool_path[1024];
     spool_limits limits;
-    char local_host[256], local_client_id[128];
+    char local_host[256], local_client_id[128], bridge_topics[256];
     int64_t local_port;
     char cloud_host[256], cloud_cafile[1024], cloud_certfile[1024], cloud_keyfile[1024];
     int64_t cloud_port;
@@ -60,6 +60,7 @@ static const char *usage =
     "  spool_sync=normal|full   fsync per commit with full (default normal)\n"
     "  local_host, local_port   the gateway's mosquitto (127.0.0.1:1883)\n"
     "  local_client_id=ID       session on the local broker (fitgate-edge-<gateway_id>)\n"
+    "  bridge_topics=FILTER     BLE-to-MQTT bridges' JSON (home/+/BTtoMQTT/+; empty = off)\n"
     "  cloud_host, cloud_port   the cloud broker (127.0.0.1:8883)\n"
     "  cloud_cafile, cloud_certfile, cloud_keyfile   TLS with a client certificate\n"
     "  batch_max=N (500)  window=N (20000)  ack_timeout_ms=N (10000)\n"
@@ -105,6 +106,8 @@ static int edge_setting(void *ctx, const char *k, const char *v)
         return copy(c->local_host, sizeof c->local_host, v);
     if (!strcmp(k, "local_port"))
         return cfg_parse_int(v, 1, 65535, &c->local_port);
+    if (!strcmp(k, "bridge_topics"))
+        return copy(c->bridge_topics, sizeof c->bridge_topics, v);
     if (!strcmp(k, "local_client_id"))
         return copy(c->local_client_id, sizeof c->local_client_id, v);
     if (!strcmp(k, "cloud_host"))
@@ -141,6 +144,7 @@ static void config_defaults(edge_config *c)
     copy(c->spool_path, sizeof c->spool_path, "spool.db");
     c->limits.max_readings = 10000000;
     copy(c->local_host, sizeof c->local_host, "127.0.0.1");
+    copy(c->bridge_topics, sizeof c->bridge_topics, "home/+/BTtoMQTT/+");
     c->local_port = 1883;
     copy(c->cloud_host, sizeof c->cloud_host, "127.0.0.1");
     c->cloud_port = 8883;
@@ -230,6 +234,7 @@ static int edge_start(edge *e)
         .port = (uint16_t)c->local_port,
         .client_id = c->local_client_id,
         .topic_filter = "fit/v1/dev/+/gatt/+",
+        .topic_filter2 = c->bridge_topics[0] ? c->bridge_topics : NULL,
         .session_expiry_s = 7 * 86400,
         .receive_max = 4096,
         .keepalive_s = 30,

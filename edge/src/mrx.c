@@ -115,7 +115,8 @@ mrx_status mrx_new(mrx **out, const mrx_config *cfg, const mrx_callbacks *cb, vo
     /* The session is keyed on the client id, so an empty one (which asks the
      * broker to make one up) would lose the session on every reconnect. */
     if (!str_ok(cfg->host, false) || cfg->port == 0 || !str_ok(cfg->client_id, false) ||
-        !str_ok(cfg->topic_filter, false))
+        !str_ok(cfg->topic_filter, false) ||
+        (cfg->topic_filter2 && !str_ok(cfg->topic_filter2, false)))
         return MRX_ERR_ARG;
     if ((cfg->username && !str_ok(cfg->username, true)) ||
         (cfg->password && strlen(cfg->password) > UINT16_MAX))
@@ -135,6 +136,7 @@ mrx_status mrx_new(mrx **out, const mrx_config *cfg, const mrx_callbacks *cb, vo
     m->cfg.username = dup_opt(cfg->username, &ok);
     m->cfg.password = dup_opt(cfg->password, &ok);
     m->cfg.topic_filter = dup_opt(cfg->topic_filter, &ok);
+    m->cfg.topic_filter2 = dup_opt(cfg->topic_filter2, &ok);
     m->cb = *cb;
     m->ctx = ctx;
     m->fd = -1;
@@ -176,6 +178,7 @@ void mrx_free(mrx *m)
     free((char *)m->cfg.username);
     free_secret((char *)m->cfg.password);
     free((char *)m->cfg.topic_filter);
+    free((char *)m->cfg.topic_filter2);
     free(m->rx);
     free(m->tx);
     free(m);
@@ -343,7 +346,8 @@ static mrx_status tx_connect(mrx *m)
  * the subscription is new, so resubscribing on every CONNACK repeats none. */
 static mrx_status tx_subscribe(mrx *m)
 {
-    size_t n = strlen(m->cfg.topic_filter);
+    const char *f2 = m->cfg.topic_filter2;
+    size_t n = strlen(m->cfg.topic_filter) + (f2 ? strlen(f2) + 3 : 0);
     uint8_t *body = malloc(n + 8);
     if (!body)
         return MRX_ERR_NOMEM;
@@ -353,6 +357,10 @@ static mrx_status tx_subscribe(mrx *m)
     w_varint(&w, 0); /* no properties */
     w_str(&w, m->cfg.topic_filter);
     w_u8(&w, 0x02 | 0x10); /* QoS 2, no-local 0, retain-as-published 0 */
+    if (f2) {
+        w_str(&w, f2);
+        w_u8(&w, 0x02 | 0x10);
+    }
     mrx_status st = tx_packet(m, PKT_SUBSCRIBE << 4 | 2, body, w.n);
     free(body);
     return st;

@@ -76,6 +76,7 @@ typedef struct mrx_config {
     const char *username;      /* may be NULL */
     const char *password;      /* may be NULL; never logged */
     const char *topic_filter;  /* e.g. "fit/v1/dev/+/gatt/+" subscribed at QoS 2 */
+    const char *topic_filter2; /* optional second filter in the same SUBSCRIBE, or NULL */
     uint32_t session_expiry_s; /* e.g. 86400 */
     uint16_t receive_max;      /* in-flight QoS 1/2 messages we accept, e.g. 1024 */
     uint16_t keepalive_s;      /* e.g. 30 */
@@ -123,7 +124,7 @@ typedef struct mrx_packet {
     uint8_t type;  /* 1..15 */
     uint8_t flags; /* low nibble of the fixed header */
     uint16_t packet_id;
-    uint8_t reason; /* CONNACK/PUBACK/.../DISCONNECT reason code, SUBACK first code */
+    uint8_t reason; /* CONNACK/PUBACK/.../DISCONNECT reason code; SUBACK: the highest code */
     bool session_present;
     const char *topic; /* PUBLISH: points into buf, NOT NUL-terminated */
     uint16_t topic_len;

@@ -274,7 +274,12 @@ static bool parse_suback(cursor *c, mrx_packet *out)
         return false;
     if (!cur_props(c, out) || c->n == 0)
         return false;
-    out->reason = c->p[0];
+    /* One code per filter subscribed; report the worst, so a refused second
+     * filter is not hidden behind a granted first one. */
+    out->reason = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->p[i] > out->reason)
+            out->reason = c->p[i];
     return true;
 }
 
