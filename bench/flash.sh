@@ -79,18 +79,26 @@ table=$(
   row dd_mapped "dd, mapped ranges only, then fsync (no verification)"
   row bmaptool  "bmaptool copy (bmap, source sha256, no read-back)"
 )
+med_of() { local ts; read -r -a ts <<< "${times[$1]}"; median "${ts[@]}"; }
+ratios=$(printf 'fitgate-fw / bmaptool copy = **%.2f** (issue 5 target: below 1, with read-back included);
+fitgate-fw / dd of the mapped ranges = **%.2f** (target: at most 1.5).' \
+  "$(echo "$(med_of fitgate) / $(med_of bmaptool)" | bc -l)" \
+  "$(echo "$(med_of fitgate) / $(med_of dd_mapped)" | bc -l)")
 echo "$table"
+echo "$ratios"
 
 section=$(cat <<EOT
 ## Flashing
 
 Produced by bench/flash.sh. $(nproc) cores, $(uname -sr); $(date -u '+%Y-%m-%d %H:%M UTC').
 One sparse 256 MiB image, $(echo "$mapped / 1048576" | bc) MiB mapped (64 extents), written to a
-file on $(df --output=fstype "$work" | tail -1) ; median of $runs runs; every target is compared with
+file on $(df --output=fstype "$work" | tail -1); median of $runs runs; every target is compared with
 \`cmp\` afterwards. bmaptool $(bmaptool --version 2>&1 | awk '{print $2}'). Shared, noisy machine.
 "mapped MB/s" is mapped bytes / time for every row (dd full writes 2.5x more).
 
 $table
+
+$ratios
 EOT
 )
 SECTION="$section" python3 - docs/benchmarks.md <<'PY'

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -35,10 +36,10 @@
 #include "bmap.h"
 #include "fw.h"
 
-#define FWFLASH_HEAD         (1u << 20)    /* held back and written last */
-#define FWFLASH_BUF          (4u << 20)    /* copy buffer */
-#define FWFLASH_CHUNK        (16ull << 20) /* range size when there is no bmap */
-#define FWFLASH_VERIFY_BATCH (64ull << 20) /* bytes written between read-back passes */
+#define FWFLASH_HEAD  (1u << 20)    /* held back and written last */
+#define FWFLASH_BUF   (4u << 20)    /* copy buffer */
+#define FWFLASH_CHUNK (16ull << 20) /* range size when there is no bmap */
+#define FWFLASH_PIECE (8ull << 20)  /* read-back unit (a bmap range may be GBs) */
 
 /* ---- options and results ------------------------------------------------ */
 
@@ -214,12 +215,21 @@ typedef struct {
     uint64_t off, len;
     int has_sum;
     uint8_t sum[BMAP_SHA256_LEN]; /* from the bmap */
-    uint8_t got[BMAP_SHA256_LEN]; /* of the source bytes actually written */
+    uint8_t got[BMAP_SHA256_LEN]; /* of the source bytes actually read */
 } fwflash_range;
+
+/* Ranges are cut into pieces of at most FWFLASH_PIECE bytes for the read-back,
+ * so verification follows the writes closely even inside a huge range. */
+typedef struct {
+    uint64_t off, len;
+    uint8_t got[BMAP_SHA256_LEN]; /* of the bytes written there */
+} fwflash_piece;
 
 typedef struct {
     fwflash_range *r;
     size_t n;
+    fwflash_piece *pc;
+    size_t n_pc;
     uint64_t image_size, total;
     int from_bmap;
     char bmap_path[4096];
@@ -247,7 +257,7 @@ static const char *find_bmap(const char *image, const char *given, char *buf, si
     return NULL;
 }
 
-static int plan_build(fwflash_plan *p, const fwflash_opts *o, fwflash_result *res)
+static int plan_ranges(fwflash_plan *p, const fwflash_opts *o, fwflash_result *res)
 {
     char err[300];
     memset(p, 0, sizeof(*p));
@@ -297,6 +307,32 @@ static int plan_build(fwflash_plan *p, const fwflash_opts *o, fwflash_result *re
     }
     p->total = p->image_size;
     return FW_EXIT_OK;
+}
+
+static int plan_build(fwflash_plan *p, const fwflash_opts *o, fwflash_result *res)
+{
+    int rc = plan_ranges(p, o, res);
+    if (rc != FW_EXIT_OK)
+        return rc;
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += (size_t)((p->r[i].len + FWFLASH_PIECE - 1) / FWFLASH_PIECE);
+    p->pc = calloc(n ? n : 1, sizeof(*p->pc));
+    if (!p->pc)
+        return seterr(res, FW_EXIT_IO, "out of memory");
+    for (size_t i = 0; i < p->n; i++)
+        for (uint64_t o2 = 0; o2 < p->r[i].len; o2 += FWFLASH_PIECE) {
+            fwflash_piece *pc = &p->pc[p->n_pc++];
+            pc->off = p->r[i].off + o2;
+            pc->len = p->r[i].len - o2 < FWFLASH_PIECE ? p->r[i].len - o2 : FWFLASH_PIECE;
+        }
+    return FW_EXIT_OK;
+}
+
+static void plan_free(fwflash_plan *p)
+{
+    free(p->r);
+    free(p->pc);
 }
 
 /* ---- target ------------------------------------------------------------- */
@@ -448,48 +484,128 @@ typedef struct {
     fwflash_src src;
     char *buf, *head;
     size_t head_len;
-    size_t pending_from; /* first range not read back yet */
-    uint64_t pending_bytes;
+    size_t next_pc;             /* first piece not completely read from the source yet */
+    struct fwflash_verifier *v; /* NULL with --no-verify */
+    uint64_t unhanded;          /* bytes of finished pieces not handed to the verifier yet */
 } fwflash_job;
 
-static int range_in_head(const fwflash_job *j, const fwflash_range *r)
+static int in_head(const fwflash_job *j, const fwflash_piece *pc)
 {
-    return r->off < j->head_len;
+    return pc->off < j->head_len;
 }
 
-/* Read back ranges [from, to) except those overlapping the head (done last). */
-static int verify_pending(fwflash_job *j, size_t to, int include_head)
+/* Sync, then read back pieces [from, to) (only the head pieces if head, else
+ * all but them) and compare with what was written. Uses buf; counts into out. */
+static int verify_pieces(const fwflash_job *j, size_t from, size_t to, int head, char *buf,
+                         fwflash_result *out)
 {
     if (fdatasync(j->t->fd) < 0)
-        return seterr(j->res, FW_EXIT_IO, "sync %s: %s", j->o->target, strerror(errno));
-    /* Drop the whole batch from the cache, then ask for all of it at once
+        return seterr(out, FW_EXIT_IO, "sync %s: %s", j->o->target, strerror(errno));
+    /* Drop the batch from the cache, then ask for all of it at once
      * (WILLNEED starts the reads asynchronously, so the device sees a deep
      * queue while we hash) instead of one synchronous 4 MiB read at a time. */
-    for (size_t i = j->pending_from; i < to && !j->o->no_verify; i++)
-        if (!range_in_head(j, &j->p->r[i]) || include_head)
-            drop_cached(j->t->fd, j->p->r[i].off, j->p->r[i].len);
-    for (size_t i = j->pending_from; i < to && !j->o->no_verify; i++)
-        if (!range_in_head(j, &j->p->r[i]) || include_head)
-            posix_fadvise(j->t->fd, (off_t)j->p->r[i].off, (off_t)j->p->r[i].len,
+    for (size_t i = from; i < to; i++)
+        if (in_head(j, &j->p->pc[i]) == head)
+            drop_cached(j->t->fd, j->p->pc[i].off, j->p->pc[i].len);
+    for (size_t i = from; i < to; i++)
+        if (in_head(j, &j->p->pc[i]) == head)
+            posix_fadvise(j->t->fd, (off_t)j->p->pc[i].off, (off_t)j->p->pc[i].len,
                           POSIX_FADV_WILLNEED);
-    for (size_t i = j->pending_from; i < to; i++) {
-        fwflash_range *r = &j->p->r[i];
+    for (size_t i = from; i < to; i++) {
+        const fwflash_piece *pc = &j->p->pc[i];
         uint8_t back[BMAP_SHA256_LEN];
-        if (j->o->no_verify || (range_in_head(j, r) && !include_head))
+        if (in_head(j, pc) != head)
             continue;
-        if (hash_target(j->t->fd, r->off, r->len, j->buf, back) < 0)
-            return seterr(j->res, FW_EXIT_IO, "read back %s at %llu: %s", j->o->target,
-                          (unsigned long long)r->off, strerror(errno));
-        if (memcmp(back, r->got, sizeof(back)) != 0)
-            return seterr(j->res, FW_EXIT_FAILED,
+        if (hash_target(j->t->fd, pc->off, pc->len, buf, back) < 0)
+            return seterr(out, FW_EXIT_IO, "read back %s at %llu: %s", j->o->target,
+                          (unsigned long long)pc->off, strerror(errno));
+        if (memcmp(back, pc->got, sizeof(back)) != 0)
+            return seterr(out, FW_EXIT_FAILED,
                           "verification failed: target bytes %llu+%llu differ from what was "
                           "written",
-                          (unsigned long long)r->off, (unsigned long long)r->len);
-        j->res->bytes_checked += r->len;
+                          (unsigned long long)pc->off, (unsigned long long)pc->len);
+        out->bytes_checked += pc->len;
     }
-    j->pending_from = to;
-    j->pending_bytes = 0;
     return FW_EXIT_OK;
+}
+
+/* The read-back runs in a second thread, one batch behind the writer: the
+ * writer hands over "pieces [0, ready) are written", the verifier syncs and
+ * checks them while the next ones are written. */
+typedef struct fwflash_verifier {
+    const fwflash_job *j;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t ready, done;
+    int stop, rc;
+    char *buf;
+    fwflash_result res; /* the verifier's own error text and byte count */
+} fwflash_verifier;
+
+static void *verifier_main(void *arg)
+{
+    fwflash_verifier *v = arg;
+    pthread_mutex_lock(&v->mu);
+    for (;;) {
+        while (v->done == v->ready && !v->stop)
+            pthread_cond_wait(&v->cv, &v->mu);
+        if (v->done == v->ready)
+            break;
+        size_t from = v->done, to = v->ready;
+        pthread_mutex_unlock(&v->mu);
+        int rc = verify_pieces(v->j, from, to, 0, v->buf, &v->res);
+        pthread_mutex_lock(&v->mu);
+        v->done = to;
+        if (rc != FW_EXIT_OK) {
+            v->rc = rc;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+static int verifier_start(fwflash_verifier *v, const fwflash_job *j)
+{
+    memset(v, 0, sizeof(*v));
+    v->j = j;
+    if (!(v->buf = malloc(FWFLASH_BUF)))
+        return -1;
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    if (pthread_create(&v->th, NULL, verifier_main, v) != 0) {
+        pthread_mutex_destroy(&v->mu);
+        pthread_cond_destroy(&v->cv);
+        free(v->buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* Pieces [0, ready) are on the target; returns the verifier's failure, if any. */
+static int verifier_handover(fwflash_verifier *v, size_t ready)
+{
+    pthread_mutex_lock(&v->mu);
+    v->ready = ready;
+    int rc = v->rc;
+    pthread_cond_signal(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+/* Let it finish what was handed over, join, and return its result. */
+static int verifier_finish(fwflash_verifier *v)
+{
+    pthread_mutex_lock(&v->mu);
+    v->stop = 1;
+    pthread_cond_signal(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+    pthread_join(v->th, NULL);
+    pthread_mutex_destroy(&v->mu);
+    pthread_cond_destroy(&v->cv);
+    free(v->buf);
+    return v->rc;
 }
 
 /* Copy one range: hash the source as it streams, hold back head bytes. */
@@ -498,12 +614,18 @@ static int copy_range(fwflash_job *j, fwflash_range *r, fwflash_progress *pg)
     char err[300];
     if (src_seek(&j->src, r->off, j->buf, FWFLASH_BUF, err, sizeof(err)) < 0)
         return seterr(j->res, FW_EXIT_FAILED, "%s", err);
-    bmap_sha256 *h = bmap_sha256_new();
-    if (!h)
+    bmap_sha256 *h = bmap_sha256_new(), *ph = bmap_sha256_new();
+    if (!h || !ph) {
+        if (h)
+            bmap_sha256_finish(h, r->got);
+        if (ph)
+            bmap_sha256_finish(ph, r->got);
         return seterr(j->res, FW_EXIT_IO, "out of memory");
+    }
     uint64_t off = r->off, left = r->len;
     int rc = FW_EXIT_OK;
     while (left > 0 && rc == FW_EXIT_OK) {
+        /* FWFLASH_BUF divides FWFLASH_PIECE: a read never straddles pieces. */
         ssize_t n = src_read(&j->src, j->buf, left < FWFLASH_BUF ? (size_t)left : FWFLASH_BUF, err,
                              sizeof(err));
         if (n <= 0) {
@@ -512,6 +634,7 @@ static int copy_range(fwflash_job *j, fwflash_range *r, fwflash_progress *pg)
             break;
         }
         bmap_sha256_update(h, j->buf, (size_t)n);
+        bmap_sha256_update(ph, j->buf, (size_t)n);
         size_t skip = 0;
         if (off < j->head_len) {
             skip =
@@ -526,6 +649,26 @@ static int copy_range(fwflash_job *j, fwflash_range *r, fwflash_progress *pg)
         left -= (uint64_t)n;
         j->res->bytes_written += (uint64_t)n;
         progress(pg, j->res->bytes_written, 0);
+        fwflash_piece *pc = &j->p->pc[j->next_pc];
+        if (off == pc->off + pc->len) { /* piece complete */
+            bmap_sha256_finish(ph, pc->got);
+            j->next_pc++;
+            j->unhanded += pc->len;
+            /* Start writeback now so the verifier's fdatasync waits less. */
+            sync_file_range(j->t->fd, (off_t)pc->off, (off_t)pc->len, SYNC_FILE_RANGE_WRITE);
+            if (j->v && j->unhanded >= FWFLASH_PIECE) {
+                j->unhanded = 0;
+                if (verifier_handover(j->v, j->next_pc) != FW_EXIT_OK)
+                    rc = FW_EXIT_FAILED; /* the verifier's error is reported */
+            }
+            ph = left > 0 ? bmap_sha256_new() : NULL;
+            if (left > 0 && !ph)
+                rc = seterr(j->res, FW_EXIT_IO, "out of memory");
+        }
+    }
+    if (ph) { /* stopped early: discard */
+        uint8_t dummy[BMAP_SHA256_LEN];
+        bmap_sha256_finish(ph, dummy);
     }
     bmap_sha256_finish(h, r->got);
     if (rc == FW_EXIT_OK && r->has_sum && memcmp(r->got, r->sum, sizeof(r->sum)) != 0)
@@ -535,10 +678,24 @@ static int copy_range(fwflash_job *j, fwflash_range *r, fwflash_progress *pg)
     return rc;
 }
 
+/* Write all ranges (head held back), handing finished pieces to the verifier
+ * every FWFLASH_PIECE bytes. Returns the first error. */
+static int write_ranges(fwflash_job *j, fwflash_progress *pg)
+{
+    for (size_t i = 0; i < j->p->n; i++) {
+        int rc = copy_range(j, &j->p->r[i], pg);
+        if (rc != FW_EXIT_OK)
+            return rc;
+        j->res->ranges++;
+    }
+    return FW_EXIT_OK;
+}
+
 static int flash_run(fwflash_job *j)
 {
     fwflash_progress pg = {!j->o->json && isatty(STDERR_FILENO), now_s(), 0, j->p->total};
-    int rc;
+    fwflash_verifier v;
+    int verifying = !j->o->no_verify;
     j->head_len = j->p->image_size < FWFLASH_HEAD ? (size_t)j->p->image_size : FWFLASH_HEAD;
     j->head = calloc(1, j->head_len ? j->head_len : 1);
     if (!j->head)
@@ -547,31 +704,32 @@ static int flash_run(fwflash_job *j)
     if (j->t->is_blk &&
         (pwrite_all(j->t->fd, j->head, j->head_len, 0) < 0 || fdatasync(j->t->fd) < 0))
         return seterr(j->res, FW_EXIT_IO, "wipe head of %s: %s", j->o->target, strerror(errno));
-    /* 2. Every range, with batched read-back of what is already synced. */
-    for (size_t i = 0; i < j->p->n; i++) {
-        if ((rc = copy_range(j, &j->p->r[i], &pg)) != FW_EXIT_OK)
-            return rc;
-        j->res->ranges++;
-        j->pending_bytes += j->p->r[i].len;
-        /* Start writeback now so the batch's fdatasync has less to wait for. */
-        sync_file_range(j->t->fd, (off_t)j->p->r[i].off, (off_t)j->p->r[i].len,
-                        SYNC_FILE_RANGE_WRITE);
-        if (j->pending_bytes >= FWFLASH_VERIFY_BATCH && (rc = verify_pending(j, i + 1, 0)))
-            return rc;
+    /* 2. Every range; the verifier reads back behind the writer. */
+    if (verifying && verifier_start(&v, j) < 0)
+        return seterr(j->res, FW_EXIT_IO, "cannot start the verifier thread");
+    j->v = verifying ? &v : NULL;
+    int rc = write_ranges(j, &pg);
+    j->v = NULL;
+    if (verifying) {
+        verifier_handover(&v, rc == FW_EXIT_OK ? j->p->n_pc : v.ready);
+        int vrc = verifier_finish(&v);
+        j->res->bytes_checked += v.res.bytes_checked;
+        if (vrc != FW_EXIT_OK && !j->res->error[0]) { /* else the writer failed first */
+            memcpy(j->res->error, v.res.error, sizeof(j->res->error));
+            rc = vrc;
+        }
     }
-    if ((rc = verify_pending(j, j->p->n, 0)) != FW_EXIT_OK)
+    if (rc != FW_EXIT_OK)
         return rc;
-    /* 3. Only now the partition table, then read back the head ranges. */
+    /* 3. Only now the partition table, then read back the head pieces. */
     if (pwrite_all(j->t->fd, j->head, j->head_len, 0) < 0)
         return seterr(j->res, FW_EXIT_IO, "write head of %s: %s", j->o->target, strerror(errno));
-    j->pending_from = 0;
-    size_t n_head = 0;
-    while (n_head < j->p->n && range_in_head(j, &j->p->r[n_head]))
-        n_head++;
-    if ((rc = verify_pending(j, n_head, 1)) != FW_EXIT_OK)
+    if (!verifying && fdatasync(j->t->fd) < 0)
+        return seterr(j->res, FW_EXIT_IO, "sync %s: %s", j->o->target, strerror(errno));
+    if (verifying && (rc = verify_pieces(j, 0, j->p->n_pc, 1, j->buf, j->res)) != FW_EXIT_OK)
         return rc;
     progress(&pg, j->res->bytes_written, 1);
-    j->res->verified = !j->o->no_verify;
+    j->res->verified = verifying;
     return FW_EXIT_OK;
 }
 
@@ -596,7 +754,7 @@ static int do_flash(const fwflash_opts *o, fwflash_result *res)
     src_close(&j.src);
     free(j.buf);
     free(j.head);
-    free(p.r);
+    plan_free(&p);
     return rc;
 }
 
@@ -645,7 +803,8 @@ static int do_verify(const fwflash_opts *o, fwflash_result *res)
                         "source corrupted: image bytes %llu+%llu do not match "
                         "the bmap checksum",
                         (unsigned long long)r->off, (unsigned long long)r->len);
-        else if ((drop_cached(t.fd, r->off, r->len), hash_target(t.fd, r->off, r->len, buf, back)) < 0)
+        else if ((drop_cached(t.fd, r->off, r->len), hash_target(t.fd, r->off, r->len, buf, back)) <
+                 0)
             rc = seterr(res, FW_EXIT_FAILED, "target %s is shorter than the image", o->target);
         else if (memcmp(back, r->got, sizeof(back)) != 0)
             rc = seterr(res, FW_EXIT_FAILED, "target bytes %llu+%llu differ from the image",
@@ -659,7 +818,7 @@ static int do_verify(const fwflash_opts *o, fwflash_result *res)
         close(t.fd);
     src_close(&src);
     free(buf);
-    free(p.r);
+    plan_free(&p);
     return rc;
 }
 
