@@ -26,6 +26,7 @@
  * time) and use mbedTLS otherwise. Tests compare both paths. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define BMAP_HAVE_NI 1
+#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define BMAP_HAVE_NI 0
@@ -60,8 +61,8 @@ static const uint32_t sha256_k[64] __attribute__((aligned(16))) = {
 
 /* Compress n 64-byte blocks with the SHA-NI instructions. The message words
  * live in four registers w[0..3] (4 words each) used round-robin. */
-__attribute__((target("sha,sse4.1"))) static void ni_blocks(uint32_t st[8], const uint8_t *p,
-                                                            size_t n)
+__attribute__((target("sha,ssse3,sse4.1"))) static void ni_blocks(uint32_t st[8], const uint8_t *p,
+                                                                  size_t n)
 {
     const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_loadu_si128((const __m128i *)&st[0]);
@@ -100,8 +101,11 @@ __attribute__((target("sha,sse4.1"))) static void ni_blocks(uint32_t st[8], cons
 
 static int cpu_has_ni(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    unsigned a, b, c, d;
+    /* leaf 1 ECX: SSSE3 (bit 9), SSE4.1 (bit 19); leaf 7 EBX: SHA (bit 29) */
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 9)) || !(c & (1u << 19)))
+        return 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
 }
 #else
 static void ni_blocks(uint32_t st[8], const uint8_t *p, size_t n)
