@@ -87,11 +87,24 @@ static int setup(void **state)
 
 static char loopdev[64]; /* attached by a test; detached even if it fails */
 
+/* `losetup -d` succeeds but is deferred while someone (udev probing after our
+ * writes) still has the device open: retry until it is really gone. */
+static int loop_detach(const char *dev)
+{
+    for (int i = 0; i < 50; i++) {
+        sh("losetup -d %s 2>/dev/null", dev);
+        if (sh("losetup %s >/dev/null 2>&1", dev) != 0)
+            return 0;
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
 static int teardown(void **state)
 {
     (void)state;
     if (loopdev[0])
-        sh("losetup -d %s", loopdev);
+        loop_detach(loopdev);
     sh("rm -rf %s", dir);
     return 0;
 }
@@ -555,7 +568,7 @@ static void test_flash_loop_device(void **state)
     assert_int_equal(sh("FITGATE_FW_SYSFS=%s %s flash %s %s --yes 2> %s", sys, FW, small, dev, out),
                      0);
     assert_int_equal(sh("grep -q 'FakeCard' %s", out), 0);
-    assert_int_equal(sh("losetup -d %s", dev), 0);
+    assert_int_equal(loop_detach(dev), 0);
     loopdev[0] = '\0';
 }
 
