@@ -127,15 +127,15 @@ def main():
               f"({r['rate'] / ceiling:.2f} x ceiling), {r['cpu_per_100k']:.2f} CPU-s/100k, "
               f"edge peak RSS {r['edge_rss_mb']:.1f} MB")
 
-    # bench/decoders.sh owns the "## Decoders" section: keep it (and anything
-    # after it) when the pipeline part is rewritten.
+    # Other benchmarks (bench/decoders.sh, bench/flash.sh) own the sections after
+    # this one: keep every "## " section that is not the pipeline's.
     kept = ""
     if os.path.exists(args.out):
         with open(args.out) as f:
             old = f.read()
-        at = old.find("\n## Decoders\n")
-        if at >= 0:
-            kept = old[at + 1:]
+        sections = old.split("\n## ")[1:]
+        kept = "".join("## " + sec.rstrip("\n") + "\n\n" for sec in sections
+                       if not sec.startswith("Pipeline"))
     with open(args.out, "w") as f:
         f.write("# Benchmarks\n\n")
         f.write("Produced by `make bench` (bench/pipeline.py). Do not edit by hand.\n\n")
