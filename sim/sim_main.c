@@ -1,14 +1,17 @@
-/* fitgate-sim - simulated heart-rate straps publishing raw GATT notifications
- * to the gateway's local MQTT broker.
+/* fitgate-sim - simulated fitness and health devices publishing raw GATT
+ * notifications to the gateway's local MQTT broker.
  *
- *   fit/v1/dev/<device>/gatt/2a37   Heart Rate Measurement, hrs_encode() bytes
+ *   fit/v1/dev/<device>/gatt/<uuid> the kind's main notification (devices.h):
+ *                                   2a37 Heart Rate Measurement by default
  *   fit/v1/dev/<device>/gatt/2a19   Battery Level, one byte
  *
  * Devices are served round-robin, paced against absolute deadlines on the
- * monotonic clock so the rate never drifts. With --count the run is exact: that
- * many HR notifications are handed to libmosquitto (a QoS 0 publish the broker
- * was not connected for is retried), and the process waits for every
- * completion (PUBACK/PUBCOMP with a reason < 0x80, or the write for QoS 0).
+ * monotonic clock so the rate never drifts. Each tick advances one device by
+ * 1/rate simulated seconds; a scale or cuff between measurements sends nothing
+ * on its tick. With --count the run is exact: that many main notifications are
+ * handed to libmosquitto (a QoS 0 publish the broker was not connected for is
+ * retried), and the process waits for every completion (PUBACK/PUBCOMP with a
+ * reason < 0x80, or the write for QoS 0).
  *
  * Threads: libmosquitto's loop thread does the network I/O and calls back
  * on_publish; the main thread models, paces and publishes. They share only
@@ -36,7 +39,7 @@
 #include "fitcommon/log.h"
 #include "fitdrivers/gatt.h"
 #include "fitproto/msg.h"
-#include "hrmodel.h"
+#include "devices.h"
 
 #define SIM_DEVICES_MAX 100000
 #define SIM_TOPIC_MAX   (FP_DEVICE_MAX + 32)
@@ -48,7 +51,8 @@ typedef struct sim_opts {
     uint32_t devices;
     const char *prefix;
     double rate;    /* per device, Hz; 0 = as fast as possible */
-    uint64_t count; /* HR notifications in total; 0 = until a signal */
+    uint64_t count; /* main notifications in total; 0 = until a signal */
+    simd_kind kind; /* SIMD_MIXED: device i plays kind i mod SIMD__COUNT */
     int qos;
     double battery_every; /* s per device; 0 = never */
     uint64_t seed;
@@ -61,14 +65,15 @@ typedef struct sim_opts {
 } sim_opts;
 
 typedef struct sim_device {
-    hrm_device model;
-    char topic_hr[SIM_TOPIC_MAX];
+    simd_device model;
+    char topic_hr[SIM_TOPIC_MAX]; /* the main notification, whatever the kind */
     char topic_battery[SIM_TOPIC_MAX];
 } sim_device;
 
 /* What a message id was used for. A completion may arrive before the main
  * thread has recorded the kind (the loop thread is fast): the callback then
- * parks the outcome in the slot and the main thread settles it. */
+ * parks the outcome in the slot and the main thread settles it. KIND_HR stands
+ * for the main notification of any device kind. */
 enum { KIND_NONE = 0, KIND_HR = 1, KIND_BATTERY = 2, DONE_OK = 0x10, DONE_FAIL = 0x11 };
 
 typedef struct sim {
@@ -258,22 +263,20 @@ static int publish(sim *s, const char *topic, const uint8_t *buf, size_t len, in
     }
 }
 
+/* Advance the device by dt; publish its notification if it has one. Returns
+ * publish()'s result, or 2 when the device had nothing to send. */
 static int publish_hr(sim *s, sim_device *d, double dt)
 {
-    hrs_measurement m;
-    uint8_t buf[64];
-    hrm_step(&d->model, dt, &m);
-    size_t len = hrs_encode(&m, buf, sizeof buf);
-    if (len == 0) {
-        log_error("encode_error", "hrs_encode failed", "topic", d->topic_hr);
-        return -1;
-    }
+    uint8_t buf[SIMD_NOTIFY_MAX];
+    size_t len = simd_step(&d->model, dt, buf, sizeof buf);
+    if (len == 0)
+        return 2;
     return publish(s, d->topic_hr, buf, len, KIND_HR);
 }
 
 static int publish_battery(sim *s, sim_device *d)
 {
-    uint8_t level = hrm_battery(&d->model);
+    uint8_t level = simd_battery(&d->model);
     return publish(s, d->topic_battery, &level, 1, KIND_BATTERY);
 }
 
@@ -288,8 +291,9 @@ static void sleep_until(double t)
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
-/* The publishing loop: HR notifications round-robin on a fixed schedule,
- * battery levels interleaved on their own schedule. */
+/* The publishing loop: device ticks round-robin on a fixed schedule (a tick
+ * is one main notification unless the device has nothing to send), battery
+ * levels interleaved on their own schedule. k counts what was published. */
 static void run(sim *s, double start)
 {
     const sim_opts *o = &s->opt;
@@ -298,11 +302,11 @@ static void run(sim *s, double start)
     double dt = o->rate > 0 ? 1.0 / o->rate : 1.0; /* simulated s per notification */
     double bat_interval = o->battery_every > 0 ? o->battery_every / n : 0;
     double next_bat = start;
-    uint64_t k = 0;
+    uint64_t k = 0, tick = 0;
     uint32_t bat_idx = 0;
 
     while (!sim_stop && (o->count == 0 || k < o->count)) {
-        double next_hr = start + (double)k * hr_interval;
+        double next_hr = start + (double)tick * hr_interval;
         double wake = next_hr;
         if (bat_interval > 0 && next_bat < wake)
             wake = next_bat;
@@ -317,9 +321,12 @@ static void run(sim *s, double start)
             next_bat += bat_interval;
             continue;
         }
-        if (publish_hr(s, &s->dev[k % n], dt) > 0)
+        int rc = publish_hr(s, &s->dev[tick % n], dt);
+        tick++;
+        if (rc == 1)
             break;
-        k++;
+        if (rc != 2)
+            k++;
     }
 }
 
@@ -337,15 +344,15 @@ static int setup_devices(sim *s)
         sim_device *d = &s->dev[i];
         char id[FP_DEVICE_MAX + 16];
         int n = snprintf(id, sizeof id, "%s%04" PRIu32, o->prefix, i + 1);
+        simd_kind kind = simd_kind_of(o->kind, i);
         if (n < 0 || (size_t)n > FP_DEVICE_MAX ||
-            fp_topic_device(d->topic_hr, sizeof d->topic_hr, id,
-                            GATT_UUID_HEART_RATE_MEASUREMENT) ||
+            fp_topic_device(d->topic_hr, sizeof d->topic_hr, id, simd_uuid(kind)) ||
             fp_topic_device(d->topic_battery, sizeof d->topic_battery, id,
                             GATT_UUID_BATTERY_LEVEL)) {
             fprintf(stderr, "fitgate-sim: invalid device id '%s' (--prefix)\n", id);
             return -1;
         }
-        hrm_init(&d->model, o->seed, i);
+        simd_init(&d->model, kind, o->seed, i);
     }
     return 0;
 }
@@ -401,14 +408,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: fitgate-sim [options]\n"
-            "Publish simulated heart-rate strap notifications (raw GATT bytes) to MQTT:\n"
-            "  fit/v1/dev/<device>/gatt/2a37 and .../gatt/2a19\n\n"
+            "Publish simulated device notifications (raw GATT bytes) to MQTT:\n"
+            "  fit/v1/dev/<device>/gatt/<uuid> and .../gatt/2a19 (battery)\n\n"
             "  --host H            broker host (127.0.0.1)\n"
             "  --port P            broker port (1883)\n"
-            "  --devices N         simulated straps (1)\n"
+            "  --devices N         simulated devices (1)\n"
+            "  --kind K            hr|bike|treadmill|rower|cross_trainer|csc|rsc|power|\n"
+            "                      scale|bp|spo2|thermo|mixed (hr); mixed: device i\n"
+            "                      plays kind i mod 12 in that order\n"
             "  --prefix S          device id prefix; ids are <prefix>0001... (sim-)\n"
             "  --rate HZ           notifications per second per device (1.0; 0 = max speed)\n"
-            "  --count N           HR notifications in total, then exit (0 = until SIGINT)\n"
+            "  --count N           main notifications in total, then exit (0 = until SIGINT)\n"
             "  --qos Q             0, 1 or 2 (2)\n"
             "  --battery-every S   battery level per device every S seconds (60; 0 = never);\n"
             "                      not counted in --count\n"
@@ -466,7 +476,8 @@ static int parse_options(int argc, char **argv, sim_opts *o)
         O_DRAIN,
         O_CONNECT,
         O_LEVEL,
-        O_HELP
+        O_HELP,
+        O_KIND
     };
     static const struct option longopts[] = {
         {"host", required_argument, 0, O_HOST},
@@ -485,6 +496,7 @@ static int parse_options(int argc, char **argv, sim_opts *o)
         {"connect-timeout", required_argument, 0, O_CONNECT},
         {"log-level", required_argument, 0, O_LEVEL},
         {"help", no_argument, 0, O_HELP},
+        {"kind", required_argument, 0, O_KIND},
         {0, 0, 0, 0},
     };
     *o = (sim_opts){.host = "127.0.0.1",
@@ -492,6 +504,7 @@ static int parse_options(int argc, char **argv, sim_opts *o)
                     .devices = 1,
                     .prefix = "sim-",
                     .rate = 1.0,
+                    .kind = SIMD_HR,
                     .qos = 2,
                     .battery_every = 60,
                     .seed = 1,
@@ -556,6 +569,9 @@ static int parse_options(int argc, char **argv, sim_opts *o)
             break;
         case O_LEVEL:
             bad = log_level_parse(optarg, &o->level) != 0;
+            break;
+        case O_KIND:
+            bad = simd_kind_parse(optarg, &o->kind) != 0;
             break;
         case 'h':
         case O_HELP:
