@@ -186,6 +186,16 @@ static const ftms_field indoor_bike[] = {
     REMAIN(12),
 };
 
+/* At least the most fields any table above has (cross trainer: 20). */
+#define FTMS_FIELDS_MAX 24
+#define FITS(tbl)       _Static_assert(sizeof(tbl) / sizeof(tbl[0]) <= FTMS_FIELDS_MAX, #tbl " too long")
+FITS(treadmill);
+FITS(cross_trainer);
+FITS(step_climber);
+FITS(stair_climber);
+FITS(rower);
+FITS(indoor_bike);
+
 #define LAYOUT(u, k, fb, res, tbl)                                                                 \
     {                                                                                              \
         u, k, fb, res, tbl, sizeof(tbl) / sizeof(tbl[0])                                           \
@@ -215,15 +225,8 @@ fp_kind ftms_kind(uint16_t uuid16)
     return l ? l->kind : (fp_kind)0;
 }
 
-static bool ftms_present(uint32_t flags, unsigned bit)
-{
-    return bit == 0 ? !(flags & 1) : (flags >> bit) & 1;
-}
-
-static size_t ftms_width(uint8_t type)
-{
-    return type == T_S16 ? 2 : type;
-}
+/* Bytes a field of each ftms_type takes on the air, indexed by type. */
+static const uint8_t ftms_widths[] = {[T_U8] = 1, [T_U16] = 2, [T_U24] = 3, [T_S16] = 2};
 
 static void ftms_drop(fp_reading *r, fp_quantity q)
 {
@@ -287,23 +290,31 @@ fp_status ftms_data_decode(uint16_t uuid16, const uint8_t *buf, size_t len, fp_r
     if (flags & l->reserved)
         return FP_ERR_RESERVED;
 
+    /* Bit 0 ("More Data") is the one inverted flag: with it flipped, a set
+     * bit always means "this field is here". The first pass sums the widths
+     * and notes which fields are present, so the second one visits only
+     * those; the layouts have at most FTMS_FIELDS_MAX fields. */
+    uint32_t present = flags ^ 1;
+    uint8_t idx[FTMS_FIELDS_MAX];
+    size_t n = 0;
     size_t need = l->flag_bytes;
     for (size_t i = 0; i < l->nfields; i++) {
-        if (ftms_present(flags, l->fields[i].bit))
-            need += ftms_width(l->fields[i].type);
+        const ftms_field *f = &l->fields[i];
+        if ((present >> f->bit) & 1) {
+            need += ftms_widths[f->type];
+            idx[n++] = (uint8_t)i;
+        }
     }
     if (len != need)
         return FP_ERR_LENGTH;
 
     const uint8_t *p = buf + l->flag_bytes;
-    for (size_t i = 0; i < l->nfields; i++) {
-        const ftms_field *f = &l->fields[i];
-        if (!ftms_present(flags, f->bit))
-            continue;
+    for (size_t k = 0; k < n; k++) {
+        const ftms_field *f = &l->fields[idx[k]];
         fp_status rc = ftms_put(r, f, ftms_raw(p, f->type));
         if (rc)
             return rc;
-        p += ftms_width(f->type);
+        p += ftms_widths[f->type];
     }
     *more_data = (flags & 1) != 0;
     return FP_OK;

@@ -12,6 +12,40 @@
 #include "fitdrivers/fitness.h"
 #include "fitdrivers/health.h"
 
+/* Adds n >= 1 RR intervals (raw 1/1024 s). The first goes through
+ * fp_reading_add(), which also checks that the kind takes RR at all. The rest
+ * get the same range check against the same table row and are appended
+ * directly: RR is repeatable, so there is no duplicate to look for, and the
+ * full per-value check on the values a strap sends most of was a large part
+ * of a heart-rate decode. Should RR ever stop being repeatable, every value
+ * takes the full path again. */
+static fp_status rr_add(fp_reading *out, const uint16_t *raw, int n)
+{
+    fp_status rc = fp_reading_add(out, FP_Q_RR_INTERVAL, raw[0] / 1024.0);
+    if (rc)
+        return rc;
+    if (n == 1)
+        return FP_OK;
+    const fp_quantity_info *qi = fp_quantity_get(FP_Q_RR_INTERVAL);
+    for (int i = 1; i < n; i++) {
+        double v = raw[i] / 1024.0; /* >= +0.0: never -0.0 */
+        if (!qi->repeatable) {
+            rc = fp_reading_add(out, FP_Q_RR_INTERVAL, v);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (!(v >= qi->min && v <= qi->max))
+            return FP_ERR_RANGE;
+        if (out->nvalues >= FP_VALUES_MAX)
+            return FP_ERR_LIMIT;
+        out->values[out->nvalues].q = FP_Q_RR_INTERVAL;
+        out->values[out->nvalues].v = v;
+        out->nvalues++;
+    }
+    return FP_OK;
+}
+
 static fp_status heart_rate_reading(const uint8_t *buf, size_t len, fp_reading *out)
 {
     hrs_measurement m;
@@ -22,10 +56,8 @@ static fp_status heart_rate_reading(const uint8_t *buf, size_t len, fp_reading *
         return FP_ERR_RANGE;
     if (m.hr_bpm != 0 && (rc = fp_reading_add(out, FP_Q_HEART_RATE, m.hr_bpm)))
         return rc;
-    for (int i = 0; i < m.rr_count; i++) {
-        if ((rc = fp_reading_add(out, FP_Q_RR_INTERVAL, m.rr_raw[i] / 1024.0)))
-            return rc;
-    }
+    if (m.rr_count > 0 && (rc = rr_add(out, m.rr_raw, m.rr_count)))
+        return rc;
     if (m.energy_kj >= 0 && (rc = fp_reading_add(out, FP_Q_ENERGY, m.energy_kj * 1000.0)))
         return rc;
     if (m.contact >= 0 && (rc = fp_reading_add(out, FP_Q_SENSOR_CONTACT, m.contact)))
