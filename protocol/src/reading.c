@@ -290,11 +290,12 @@ fp_status fp_reading_init(fp_reading *r, const char *device, fp_kind kind, int64
  * so it rejects infinities as well. Inline: it is most of fp_reading_add(). */
 static inline fp_status value_check(fp_kind kind, fp_quantity q, double v)
 {
-    /* Every quantity a kind allows has a table row. */
     if ((unsigned)q >= FP_Q__END || (unsigned)kind >= FP_KIND__END ||
         !(kinds[kind].allowed & QBIT(q)))
         return FP_ERR_UNKNOWN;
     const fp_quantity_info *qi = &quantities[q];
+    if (qi->name == NULL) /* a kind mask naming a quantity without a row */
+        return FP_ERR_UNKNOWN;
     if (!(v >= qi->min && v <= qi->max))
         return FP_ERR_RANGE;
     /* Sensor contact is a flag, not a measurement. */
