@@ -156,7 +156,7 @@ static void test_follows_workout(void **state)
         uint8_t buf[SIMD_NOTIFY_MAX];
         size_t len = simd_step(&d, 1.0, buf, sizeof buf);
         fp_reading r;
-        double p;
+        double p = 0;
         assert_int_equal(gatt_decode(0x2AD2, buf, len, "b", 1, &r), FP_OK);
         assert_true(find(&r, FP_Q_POWER, &p));
         lo = p < lo ? p : lo;
