@@ -3,7 +3,7 @@
 #   make test    installs what is missing, then unit (plain + ASan/UBSan),
 #                integration (mosquitto, Kafka, SQLite) and short fuzz runs
 #   make run     the embedded stack with simulated devices; prints a URL
-#   make bench   pipeline benchmark -> docs/benchmarks.md
+#   make bench   pipeline, decoders, live latency, flashing -> docs/benchmarks.md
 #   make fuzz    long fuzz runs (FUZZ_SECONDS per target, default 300)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -29,6 +29,8 @@ bench: deps
 	@scripts/build.sh release
 	@bench/pipeline.sh
 	@bench/decoders.sh
+	@/usr/bin/python3 bench/live_latency.py
+	@bench/flash.sh
 
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
