@@ -25,6 +25,7 @@ enum { ACK_PUBACK = 1, ACK_PUBREC, ACK_PUBCOMP };
 struct devices {
     sd_event *ev;
     spool *sp;
+    derive *dv;
     mrx *client;
     sd_event_source *io, *tick, *retry;
     int io_fd;
@@ -195,6 +196,8 @@ static void on_publish(void *ctx, const mrx_msg *m)
         }
         st = gatt_decode(uuid, m->payload, m->len, device, now_ms(), &r[0]);
         n = st == FP_OK;
+        if (n)
+            derive_apply(d->dv, uuid, m->payload, m->len, &r[0]);
     } else {
         st = bridge_decode(m->topic, (const char *)m->payload, m->len, now_ms(), r, 4, &n);
     }
@@ -265,7 +268,7 @@ static void on_disconnect(void *ctx, mrx_status why)
     schedule_reconnect(d);
 }
 
-int devices_new(devices **out, sd_event *ev, spool *sp, const mrx_config *cfg,
+int devices_new(devices **out, sd_event *ev, spool *sp, const mrx_config *cfg, derive *dv,
                 devices_dirty_fn dirty, void *ctx)
 {
     *out = NULL;
@@ -275,6 +278,7 @@ int devices_new(devices **out, sd_event *ev, spool *sp, const mrx_config *cfg,
         return -ENOMEM;
     d->ev = sd_event_ref(ev);
     d->sp = sp;
+    d->dv = dv;
     d->dirty = dirty;
     d->ctx = ctx;
     d->io_fd = -1;

@@ -7,14 +7,15 @@
  * QoS 1 / QoS 2 guarantees). Bad payloads are counted and acknowledged (so they
  * are not redelivered forever); they never affect their neighbours.
  *
- * Ownership: devices_new() keeps pointers to ev and sp (which must outlive it)
- * and copies cfg. One thread.
+ * Ownership: devices_new() keeps pointers to ev, sp and dv (which must outlive
+ * it; dv may be NULL: no derived values) and copies cfg. One thread.
  */
 #ifndef FITGATE_DEVICES_H
 #define FITGATE_DEVICES_H
 
 #include <systemd/sd-event.h>
 
+#include "derive.h"
 #include "mrx.h"
 #include "spool.h"
 
@@ -23,7 +24,7 @@ typedef struct devices devices;
 /* Called when readings were added and a commit should follow soon. */
 typedef void (*devices_dirty_fn)(void *ctx);
 
-int devices_new(devices **out, sd_event *ev, spool *sp, const mrx_config *cfg,
+int devices_new(devices **out, sd_event *ev, spool *sp, const mrx_config *cfg, derive *dv,
                 devices_dirty_fn dirty, void *ctx);
 void devices_free(devices *d);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
+#include "derive.h"
 #include "devices.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
@@ -35,6 +36,7 @@ typedef struct edge_config {
     int64_t cloud_port;
     int64_t batch_max, window, ack_timeout_ms;
     int64_t commit_interval_ms, commit_max;
+    double wheel_circumference_m;
     char metrics_file[1024];
     log_level level;
 } edge_config;
@@ -44,6 +46,7 @@ typedef struct edge {
     sd_event *ev;
     spool *sp;
     devices *dev;
+    derive *dv;
     uplink *up;
     sd_event_source *commit_timer, *stats_timer;
     bool commit_armed;
@@ -65,6 +68,7 @@ static const char *usage =
     "  cloud_cafile, cloud_certfile, cloud_keyfile   TLS with a client certificate\n"
     "  batch_max=N (500)  window=N (20000)  ack_timeout_ms=N (10000)\n"
     "  commit_interval_ms=N (20)  commit_max=N (2000)\n"
+    "  wheel_circumference_m=M  CSC wheel for speed/distance (2.105)\n"
     "  metrics_file=PATH        Prometheus textfile, rewritten every 10 s\n"
     "  log_level=debug|info|warn|error\n";
 
@@ -130,6 +134,14 @@ static int edge_setting(void *ctx, const char *k, const char *v)
         return cfg_parse_int(v, 1, 10000, &c->commit_interval_ms);
     if (!strcmp(k, "commit_max"))
         return cfg_parse_int(v, 1, 1000000, &c->commit_max);
+    if (!strcmp(k, "wheel_circumference_m")) {
+        char *end = NULL;
+        double w = strtod(v, &end);
+        if (end == v || *end || !(w > 0 && w <= 10))
+            return -1;
+        c->wheel_circumference_m = w;
+        return 0;
+    }
     if (!strcmp(k, "metrics_file"))
         return copy(c->metrics_file, sizeof c->metrics_file, v);
     if (!strcmp(k, "log_level"))
@@ -153,6 +165,7 @@ static void config_defaults(edge_config *c)
     c->ack_timeout_ms = 10000;
     c->commit_interval_ms = 20;
     c->commit_max = 2000;
+    c->wheel_circumference_m = 2.105; /* 700x25c road wheel */
     c->level = LOG_INFO;
 }
 
@@ -267,7 +280,8 @@ static int edge_start(edge *e)
         return -1;
     sd_event_source_set_enabled(e->commit_timer, SD_EVENT_OFF);
     if (uplink_new(&e->up, e->ev, e->sp, &uc) < 0 ||
-        devices_new(&e->dev, e->ev, e->sp, &mc, on_dirty, e) < 0)
+        !(e->dv = derive_new(1024, c->wheel_circumference_m)) ||
+        devices_new(&e->dev, e->ev, e->sp, &mc, e->dv, on_dirty, e) < 0)
         return -1;
     return 0;
 }
@@ -279,6 +293,7 @@ static void edge_stop(edge *e)
     if (e->up)
         uplink_shutdown(e->up);
     devices_free(e->dev);
+    derive_free(e->dv);
     uplink_free(e->up);
     e->commit_timer = sd_event_source_disable_unref(e->commit_timer);
     e->stats_timer = sd_event_source_disable_unref(e->stats_timer);
