@@ -9,7 +9,6 @@
  * Everything runs on one sd-event loop, except libmicrohttpd's own threads.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "events.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
+#include "fitcommon/mqloop.h"
 #include "ingest.h"
 #include "worker.h"
 
@@ -328,14 +328,7 @@ int main(int argc, char **argv)
     if (rc)
         return 2;
     log_init("fitgate-core", k.cfg.level);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (sd_event_new(&k.ev) < 0 || sd_event_add_signal(k.ev, NULL, SIGINT, NULL, NULL) < 0 ||
-        sd_event_add_signal(k.ev, NULL, SIGTERM, NULL, NULL) < 0)
+    if (mqloop_daemon_event(&k.ev) < 0)
         return 1;
     if (core_start(&k) < 0) {
         log_error("start_failed", "fitgate-core could not start");

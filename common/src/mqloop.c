@@ -2,6 +2,7 @@
 #include "fitcommon/mqloop.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -283,4 +284,22 @@ void mqloop_disconnect(mqloop *l)
     l->io = sd_event_source_disable_unref(l->io);
     l->io_fd = -1;
     l->connected = false;
+}
+
+int mqloop_daemon_event(sd_event **out)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = sd_event_new(out);
+    if (rc >= 0)
+        rc = sd_event_add_signal(*out, NULL, SIGINT, NULL, NULL);
+    if (rc >= 0)
+        rc = sd_event_add_signal(*out, NULL, SIGTERM, NULL, NULL);
+    if (rc < 0)
+        *out = sd_event_unref(*out);
+    return rc < 0 ? rc : 0;
 }

@@ -11,7 +11,6 @@
  * `fitgate-edge --help` and deploy/edge.conf.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "devices.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
+#include "fitcommon/mqloop.h"
 #include "fitcommon/metrics.h"
 #include "fitproto/reading.h"
 #include "spool.h"
@@ -323,14 +323,7 @@ int main(int argc, char **argv)
                     "Readings dropped by the disk policy since start", NULL);
 
     /* SIGINT/SIGTERM end the loop through sd-event's signal sources. */
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (sd_event_new(&e.ev) < 0 || sd_event_add_signal(e.ev, NULL, SIGINT, NULL, NULL) < 0 ||
-        sd_event_add_signal(e.ev, NULL, SIGTERM, NULL, NULL) < 0) {
+    if (mqloop_daemon_event(&e.ev) < 0) {
         log_error("start_failed", "cannot set up the event loop");
         return 1;
     }

@@ -62,4 +62,8 @@ void mqloop_kick(mqloop *l);
 /* Disconnect cleanly (sends DISCONNECT, no will) and stop reconnecting. */
 void mqloop_disconnect(mqloop *l);
 
+/* A daemon's event loop: SIGINT and SIGTERM end sd_event_loop() (through
+ * sd-event signal sources), SIGPIPE is ignored. 0 or a negative errno. */
+int mqloop_daemon_event(sd_event **out);
+
 #endif
