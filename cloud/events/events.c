@@ -106,3 +106,82 @@ out:
     cJSON_Delete(root);
     return st;
 }
+
+/* ---- business events ---- */
+
+int evt_encode(const char *id, const char *type, const char *source, const char *subject,
+               const cJSON *data, char **out, size_t *len)
+{
+    *out = NULL;
+    if (!id || !type || !source || !cJSON_IsObject(data))
+        return -1;
+    char now[64];
+    iso_now(now, sizeof now);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *d = cJSON_Duplicate(data, 1);
+    if (!o || !d) {
+        cJSON_Delete(o);
+        cJSON_Delete(d);
+        return -1;
+    }
+    cJSON_AddStringToObject(o, "specversion", "1.0");
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "source", source);
+    cJSON_AddStringToObject(o, "type", type);
+    if (subject)
+        cJSON_AddStringToObject(o, "subject", subject);
+    cJSON_AddStringToObject(o, "time", now);
+    cJSON_AddStringToObject(o, "datacontenttype", "application/json");
+    cJSON_AddItemToObject(o, "data", d);
+    *out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!*out)
+        return -1;
+    if (len)
+        *len = strlen(*out);
+    return 0;
+}
+
+static int copy_str(const cJSON *o, const char *key, char *dst, size_t cap, int required)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v)
+        return required ? -1 : 0;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap)
+        return -1;
+    memcpy(dst, v->valuestring, strlen(v->valuestring) + 1);
+    return 0;
+}
+
+int evt_decode(const void *buf, size_t len, evt *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len > 4 * FP_MSG_BYTES_MAX)
+        return -1;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    if (!cJSON_IsObject(root) || !str_is(root, "specversion", "1.0") ||
+        copy_str(root, "id", out->id, sizeof out->id, 1) ||
+        copy_str(root, "type", out->type, sizeof out->type, 1) ||
+        copy_str(root, "source", out->source, sizeof out->source, 1) ||
+        copy_str(root, "subject", out->subject, sizeof out->subject, 0) ||
+        copy_str(root, "time", out->time, sizeof out->time, 0) || !out->id[0] || !out->type[0]) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(root, "data");
+    cJSON_Delete(root);
+    if (!cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        return -1;
+    }
+    out->data = data;
+    return 0;
+}
+
+void evt_free(evt *e)
+{
+    if (e) {
+        cJSON_Delete(e->data);
+        e->data = NULL;
+    }
+}
