@@ -1,6 +1,7 @@
 /* api.h - the public HTTP API and the mini app (libmicrohttpd).
  *
- * Serves, under one port:
+ * The api is a router: modules add their endpoints with api_add_routes()
+ * (api_route.h) between api_new() and api_serve(). Built in, under one port:
  *   GET  /                       the mini app (static files from cfg.miniapp_dir)
  *   POST /api/v1/session         {"init_data":"..."} -> sets the session cookie
  *                                (Telegram Mini App init data, checked as in
@@ -35,9 +36,15 @@ typedef struct api_config {
     int dev_mode;                 /* enables /dev/launch and the demo user */
     int64_t dev_demo_tg_id;       /* Telegram user id of the demo user */
     const char *dev_demo_devices; /* comma-separated device ids bound to the demo user */
+    const char *trusted_proxies;  /* comma-separated proxy IPs whose X-Forwarded-For counts */
 } api_config;
 
-/* Start serving. Returns 0 or -1 (logged). *out is freed with api_stop(). */
+/* Create the api (opens its tables; not serving yet). 0 or -1 (logged).
+ * *out is freed with api_stop(). */
+int api_new(api **out, const api_config *cfg);
+/* Start serving (after every api_add_routes). 0 or -1 (logged). */
+int api_serve(api *a);
+/* api_new + api_serve, for callers without modules. */
 int api_start(api **out, const api_config *cfg);
 void api_stop(api *a);
 uint16_t api_port(const api *a);
@@ -45,6 +52,9 @@ uint16_t api_port(const api *a);
 /* A reading just became durable: forward it to the live streams of the user
  * its device is bound to. Copies what it needs; never blocks on clients. */
 void api_live_push(api *a, const fp_reading *r);
+
+/* A device binding changed (any thread): live streams re-resolve owners. */
+void api_bindings_changed(api *a);
 
 /* Mark the process ready (for /readyz) once its other roles are up. */
 void api_set_ready(api *a, int ready);

@@ -17,7 +17,7 @@
  *
  * Path patterns: segments separated by '/'; a segment "*" matches any one
  * non-empty segment, whose text api_path_arg() returns (0 = first "*").
- *   {"GET", "/api/v1/workouts/*", API_USER, "workout", get_workout, ctx}
+ *   pattern "/api/v1/workouts/" "*" matches /api/v1/workouts/17, arg 0 = "17"
  */
 #ifndef FITGATE_API_ROUTE_H
 #define FITGATE_API_ROUTE_H
@@ -79,6 +79,14 @@ int api_add_routes(api *a, const api_route *routes, size_t n, void *ctx);
  * Only one; set before api_serve(). */
 typedef int (*api_auth_fn)(void *ctx, const char *token, api_principal *out);
 void api_set_authenticator(api *a, api_auth_fn fn, void *ctx);
+
+/* Make sure a user exists for this Telegram account and give its id. The
+ * api calls it for the dev launch page (the demo user); the identity module
+ * sets it so the demo user is one of its users. Default: the api's own
+ * identity tables. 0 or -1. */
+typedef int (*api_tg_user_fn)(void *ctx, int64_t tg_id, const char *first_name,
+                              const char *username, int64_t *user_id);
+void api_set_tg_user_fn(api *a, api_tg_user_fn fn, void *ctx);
 
 /* ---- the request ---- */
 const char *api_method(const api_req *rq);

@@ -213,3 +213,29 @@ ident_status ident_session_user(ident *id, const char *token, int64_t now_ms, id
     pthread_mutex_unlock(&id->mu);
     return rc;
 }
+
+ident_status ident_user_by_id(ident *id, int64_t user_id, ident_user *out)
+{
+    pthread_mutex_lock(&id->mu);
+    ident_status rc = IDENT_ERR_NOTFOUND;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(id->db, "SELECT id, tg_id, first_name, username FROM users WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = ident_fail(id, "prepare user lookup");
+    } else {
+        sqlite3_bind_int64(st, 1, user_id);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            out->id = sqlite3_column_int64(st, 0);
+            out->tg_id = sqlite3_column_int64(st, 1);
+            copy_text(st, 2, out->first_name, sizeof out->first_name);
+            copy_text(st, 3, out->username, sizeof out->username);
+            rc = IDENT_OK;
+        } else if (s != SQLITE_DONE) {
+            rc = ident_fail(id, "user lookup");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&id->mu);
+    return rc;
+}

@@ -52,4 +52,7 @@ ident_status ident_sign_in(ident *id, const uint8_t mac[32], int64_t used_until_
 /* The user of a live session token; IDENT_ERR_NOTFOUND if unknown/expired. */
 ident_status ident_session_user(ident *id, const char *token, int64_t now_ms, ident_user *out);
 
+/* The user with our id user_id; IDENT_ERR_NOTFOUND if none. */
+ident_status ident_user_by_id(ident *id, int64_t user_id, ident_user *out);
+
 #endif

@@ -268,7 +268,10 @@ static int core_start(core *k)
             .dev_demo_tg_id = 100000001,
             .dev_demo_devices = c->dev_demo_devices,
         };
-        if (api_start(&k->ap, &ac) < 0 ||
+        if (api_new(&k->ap, &ac) < 0)
+            return -1;
+        /* Modules add their routes here, before the api starts serving. */
+        if (api_serve(k->ap) < 0 ||
             bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
             sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,
                                        on_live_timer, k) < 0)
