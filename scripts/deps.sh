@@ -13,7 +13,7 @@ PKGS=(
   libsodium-dev libmbedtls-dev libcmocka-dev libcurl4-openssl-dev libzstd-dev libqrencode-dev
   libcrypt-dev
   # run and test
-  mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt bmap-tools zstd
+  mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt bmap-tools zstd dosfstools mtools fdisk
   python3-dbusmock python3-aiosmtpd openjdk-17-jre-headless maven valgrind curl procps
   chromium nodejs npm
 )

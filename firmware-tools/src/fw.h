@@ -16,5 +16,7 @@ int fw_cmd_verify(int argc, char **argv);
 int fw_cmd_bmap(int argc, char **argv);
 /* bundle create|sign|verify|inspect (bundle.c) */
 int fw_cmd_bundle(int argc, char **argv);
+/* provision TARGET ... (provision.c, parttable.c) */
+int fw_cmd_provision(int argc, char **argv);
 
 #endif

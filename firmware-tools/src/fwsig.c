@@ -11,6 +11,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/x509_crt.h>
 
 struct fwsig_sha256 {
@@ -192,4 +193,42 @@ out:
     mbedtls_x509_crt_free(&ca);
     free(pem);
     return rc;
+}
+
+int fwsig_wpa_psk(const char *passphrase, const uint8_t *ssid, size_t ssid_len, uint8_t psk[32])
+{
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA1), 1) ||
+                     mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)passphrase,
+                                               strlen(passphrase), ssid, ssid_len, 4096, 32, psk)
+                 ? -1
+                 : 0;
+    mbedtls_md_free(&md);
+    return rc;
+}
+
+int fwsig_ca_bundle_check(const char *path, char *err, size_t errlen)
+{
+    mbedtls_x509_crt crt;
+    mbedtls_x509_crt_init(&crt);
+    int rc = mbedtls_x509_crt_parse_file(&crt, path), n = 0;
+    if (rc != 0) {
+        /* > 0: some certificates did not parse. Refuse the whole bundle: a
+         * gateway that silently drops its only CA never comes online. */
+        snprintf(err, errlen, "CA bundle %s does not parse as PEM certificates", path);
+        mbedtls_x509_crt_free(&crt);
+        return -1;
+    }
+    for (const mbedtls_x509_crt *c = &crt; c && c->raw.len; c = c->next, n++)
+        if (!c->ca_istrue) {
+            snprintf(err, errlen, "certificate %d in %s is not a CA (basicConstraints)", n + 1,
+                     path);
+            mbedtls_x509_crt_free(&crt);
+            return -1;
+        }
+    mbedtls_x509_crt_free(&crt);
+    if (n == 0)
+        snprintf(err, errlen, "CA bundle %s holds no certificate", path);
+    return n ? n : -1;
 }

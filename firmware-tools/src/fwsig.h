@@ -42,6 +42,15 @@ int fwsig_verify(const char *keyring_path, const uint8_t *signer_pem, size_t sig
                  const void *data, size_t len, const uint8_t *sig, size_t sig_len, char *err,
                  size_t errlen);
 
+/* WPA2-Personal PSK: PBKDF2-HMAC-SHA1(passphrase, ssid, 4096 rounds, 32
+ * bytes), IEEE 802.11i-2004 annex H.4. 0 or -1. */
+int fwsig_wpa_psk(const char *passphrase, const uint8_t *ssid, size_t ssid_len, uint8_t psk[32]);
+
+/* Check a PEM CA bundle: it parses, and every certificate in it is a CA
+ * (basicConstraints CA:TRUE). Returns the number of certificates, or -1 with
+ * a reason in err. */
+int fwsig_ca_bundle_check(const char *path, char *err, size_t errlen);
+
 /* Constant-time comparison: 0 when equal. */
 int fwsig_memeq(const void *a, const void *b, size_t n);
 

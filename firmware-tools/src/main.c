@@ -11,6 +11,7 @@ static const char *usage =
     "  verify IMAGE TARGET    compare a target with an image (mapped blocks)\n"
     "  bmap create IMAGE      print a bmap 2.0 file for a sparse image\n"
     "  bundle create|sign|verify|inspect   signed update bundles\n"
+    "  provision TARGET ...   first-boot configuration into an image or directory\n"
     "Run `fitgate-fw <command> --help` for the options of a command.\n";
 
 int main(int argc, char **argv)
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
         return fw_cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "bmap"))
         return fw_cmd_bmap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "provision"))
+        return fw_cmd_provision(argc - 1, argv + 1);
     if (!strcmp(cmd, "bundle"))
         return fw_cmd_bundle(argc - 1, argv + 1);
     fprintf(stderr, "fitgate-fw: unknown command '%s'\n%s", cmd, usage);
