@@ -23,6 +23,7 @@
 #include "fitcommon/log.h"
 #include "fitcommon/mqloop.h"
 #include "ingest.h"
+#include "outbox.h"
 #include "worker.h"
 
 enum { ROLE_INGEST = 1, ROLE_WORKER = 2, ROLE_API = 4, ROLE_ALL = 7 };
@@ -52,6 +53,7 @@ typedef struct core {
     ingest *in;
     worker *wk;
     api *ap;
+    outbox_relay *outbox;
     bus_consumer *live;
     sd_event_source *bus_timer, *live_timer;
     char bot_token[256];
@@ -254,6 +256,9 @@ static int core_start(core *k)
     if (sd_event_add_time_relative(k->ev, &k->bus_timer, CLOCK_MONOTONIC, 10000, 1000, on_bus_timer,
                                    k) < 0)
         return -1;
+    /* Business events written by any role leave through the outbox. */
+    if (outbox_relay_new(&k->outbox, k->ev, k->b, db) < 0)
+        return -1;
     if (c->roles & ROLE_WORKER && worker_new(&k->wk, k->ev, k->b, db) < 0)
         return -1;
     if (c->roles & ROLE_API) {
@@ -313,6 +318,7 @@ static void core_stop(core *k)
     worker_free(k->wk);
     if (k->ap)
         api_stop(k->ap);
+    outbox_relay_free(k->outbox);
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
     k->live_timer = sd_event_source_disable_unref(k->live_timer);
     bus_close(k->b);
