@@ -16,3 +16,7 @@ if [ ! -f "$dir/build.ninja" ]; then
   cmake -S . -B "$dir" -G Ninja "${args[@]}" >/dev/null
 fi
 cmake --build "$dir" -j "$(nproc)"
+# The mini app (npm + esbuild -> cloud/miniapp/dist/, which the core serves).
+if [ "$flavour" = release ]; then
+  cloud/miniapp/build.sh
+fi

@@ -17,7 +17,8 @@ scripts/build.sh release
 scripts/build.sh asan
 scripts/build.sh fuzz
 
-step "browser test packages (npm, pinned by package-lock.json)"
+step "mini app (npm, pinned by package-lock.json) + browser test packages"
+cloud/miniapp/build.sh
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --silent)
 fi

@@ -69,7 +69,7 @@ static const char *usage =
     "  bus=embedded|kafka             (embedded)\n"
     "  kafka_brokers=HOST:PORT,...    kafka_extra=k=v;k=v (librdkafka properties)\n"
     "  http_bind, http_port           API and mini app (127.0.0.1:8080)\n"
-    "  miniapp_dir=DIR                mini app files (cloud/miniapp)\n"
+    "  miniapp_dir=DIR                mini app files (cloud/miniapp/dist)\n"
     "  bot_token_file=FILE            Telegram bot token (or env FITGATE_BOT_TOKEN)\n"
     "  initdata_max_age_s=N           init data freshness (86400)\n"
     "  dev=0|1                        dev mode: /dev/launch signs init data for a demo user\n"
@@ -142,7 +142,7 @@ static int load_config(core_config *c, int argc, char **argv)
     copy(c->bus, sizeof c->bus, "embedded");
     copy(c->http_bind, sizeof c->http_bind, "127.0.0.1");
     c->http_port = 8080;
-    copy(c->miniapp_dir, sizeof c->miniapp_dir, "cloud/miniapp");
+    copy(c->miniapp_dir, sizeof c->miniapp_dir, "cloud/miniapp/dist");
     c->initdata_max_age_s = 86400;
     c->level = LOG_INFO;
     int rc = cfg_load(argc, argv, core_setting, c);

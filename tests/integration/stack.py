@@ -195,7 +195,7 @@ class Stack:
     def core_argv(self):
         argv = [os.path.join(BIN, "fitgate-core"), "--role=all",
                 f"--data-dir={self.dir}/core", f"--mqtt-port={self.cloud_port}",
-                f"--http-port={self.http_port}", f"--miniapp-dir={ROOT}/cloud/miniapp",
+                f"--http-port={self.http_port}", f"--miniapp-dir={ROOT}/cloud/miniapp/dist",
                 f"--bus={self.bus}", "--dev=1", f"--ready-file={self.dir}/core.ready"]
         if self.kafka_brokers:
             argv.append(f"--kafka-brokers={self.kafka_brokers}")

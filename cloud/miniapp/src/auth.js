@@ -1,0 +1,86 @@
+// auth.js - signing in. Sources, in order:
+//   1. Telegram init data (launch parameters) -> POST /api/v1/session
+//   2. a one-time-code link (WhatsApp/WeChat/SMS): /#/code/<code> or ?code=<code>
+//      -> POST /api/v1/session/code
+//   3. the refresh token of this tab -> POST /api/v1/session/refresh
+//   4. the session cookie -> GET /api/v1/me
+// A session reply may ask for a second factor: {mfa_required: true,
+// mfa_token, methods: [...]} (also as 401/403 second_factor_required); the
+// sign-in screen then shows the challenge and calls finishMfa().
+import { adoptSession, ApiError, get, hasRefreshToken, post, refresh, session } from './api.js';
+
+export const ENDPOINTS = {
+  initData: '/api/v1/session',
+  code: '/api/v1/session/code',
+  mfa: '/api/v1/session/mfa',
+  mfaSend: '/api/v1/session/mfa/send',
+  me: '/api/v1/me',
+};
+
+function challengeOf(body) {
+  if (!body || !(body.mfa_required || body.error === 'second_factor_required' || body.error === 'mfa_required')) return null;
+  return {
+    token: body.mfa_token || body.challenge || body.token || null,
+    methods: body.methods || body.mfa_methods || ['totp', 'backup'],
+    destination: body.destination || null,
+  };
+}
+
+async function exchange(path, payload) {
+  try {
+    const body = await post(path, payload, { noRefresh: true });
+    const ch = challengeOf(body);
+    if (ch) return { challenge: ch };
+    adoptSession(body);
+    return { user: body.user || (await me()) };
+  } catch (e) {
+    const ch = e instanceof ApiError ? challengeOf(e.body) : null;
+    if (ch) return { challenge: ch };
+    throw e;
+  }
+}
+
+async function me() {
+  const u = await get(ENDPOINTS.me, { noRefresh: true });
+  session.user = u?.user || u;
+  return session.user;
+}
+
+export function linkCode() {
+  const m = location.hash.match(/^#\/code\/([\w-]{4,128})$/);
+  if (m) return m[1];
+  return new URLSearchParams(location.search).get('code');
+}
+
+export async function signIn(tg) {
+  if (tg.initDataRaw) {
+    try {
+      return await exchange(ENDPOINTS.initData, { init_data: tg.initDataRaw });
+    } catch (e) {
+      // 409: this init data was used already (a reload): fall through to the
+      // tab's refresh token or cookie. Anything else is a real failure.
+      if (!(e instanceof ApiError) || e.status !== 409) throw e;
+    }
+  }
+  const code = linkCode();
+  if (code) {
+    const r = await exchange(ENDPOINTS.code, { code });
+    history.replaceState(null, '', location.pathname + '#/live');
+    return r;
+  }
+  if (hasRefreshToken() && (await refresh())) return { user: await me() };
+  try {
+    return { user: await me() };
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return {};
+    throw e;
+  }
+}
+
+export const signInWithCode = (code) => exchange(ENDPOINTS.code, { code });
+
+export const finishMfa = (challenge, method, code) =>
+  exchange(ENDPOINTS.mfa, { mfa_token: challenge.token, method, code });
+
+export const sendMfaCode = (challenge, method) =>
+  post(ENDPOINTS.mfaSend, { mfa_token: challenge.token, method }, { noRefresh: true });

@@ -1,0 +1,7 @@
+// screens/progress.js
+import { t } from '../i18n.js';
+import { h, notice } from '../ui.js';
+
+export function render(view) {
+  view.append(h('h1', null, t('nav.progress')), notice('info', t('err.notAvailable')));
+}

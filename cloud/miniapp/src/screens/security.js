@@ -1,0 +1,7 @@
+// screens/security.js
+import { t } from '../i18n.js';
+import { h, notice } from '../ui.js';
+
+export function render(view) {
+  view.append(h('h1', null, t('nav.security')), notice('info', t('err.notAvailable')));
+}

@@ -1,0 +1,7 @@
+// screens/shop.js
+import { t } from '../i18n.js';
+import { h, notice } from '../ui.js';
+
+export function render(view) {
+  view.append(h('h1', null, t('nav.shop')), notice('info', t('err.notAvailable')));
+}

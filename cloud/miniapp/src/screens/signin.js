@@ -1,0 +1,101 @@
+// screens/signin.js - no session yet: the 2FA challenge after init data, the
+// one-time code from a WhatsApp/WeChat link, or how to open the app.
+import { finishMfa, sendMfaCode, signInWithCode } from '../auth.js';
+import { errorNotice, errorText } from '../errors.js';
+import { t } from '../i18n.js';
+import { haptic, hideMainButton, setMainButton } from '../tg.js';
+import { field, h, notice, section } from '../ui.js';
+
+export function render(view, app, opts) {
+  if (opts.challenge) return challenge(view, opts);
+  view.append(h('h1', null, t('signin.title')));
+  if (opts.error) {
+    view.append(errorNotice(opts.error, () => location.reload()));
+  } else {
+    view.append(notice('info', t('signin.openFromBot')));
+  }
+  codeForm(view, opts);
+  return () => hideMainButton();
+}
+
+function codeForm(view, opts) {
+  const input = h('input', { type: 'text', name: 'code', inputmode: 'text', autocomplete: 'one-time-code',
+                             autocapitalize: 'off', spellcheck: 'false', required: true });
+  const msg = h('p', { class: 'form-error', role: 'alert' });
+  const form = h('form', { id: 'code-form', novalidate: true },
+    field(t('signin.codeLabel'), input, t('signin.codeHint')), msg,
+    h('button', { type: 'submit', class: 'primary' }, t('signin.codeSubmit')));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    const code = input.value.trim();
+    if (!code) { msg.textContent = t('signin.codeEmpty'); input.focus(); return; }
+    try {
+      const r = await signInWithCode(code);
+      if (r.challenge) { view.replaceChildren(); challenge(view, { ...opts, challenge: r.challenge }); return; }
+      opts.onSignedIn(r.user);
+    } catch (e) {
+      msg.textContent = errorText(e);
+      input.focus();
+    }
+  });
+  view.append(section(t('signin.codeTitle'), form));
+}
+
+const METHOD_KEYS = { totp: 'mfa.totp', backup: 'mfa.backup', backup_code: 'mfa.backup', sms: 'mfa.sms', email: 'mfa.email' };
+
+function challenge(view, opts) {
+  const ch = opts.challenge;
+  const methods = ch.methods.filter((m) => METHOD_KEYS[m]);
+  let method = methods[0] || 'totp';
+  view.append(h('h1', null, t('mfa.title')), h('p', null, t('mfa.intro')));
+  const input = h('input', { type: 'text', name: 'otp', id: 'otp', inputmode: 'numeric', autocomplete: 'one-time-code',
+                             autocapitalize: 'off', spellcheck: 'false', maxlength: '32', required: true });
+  const msg = h('p', { class: 'form-error', role: 'alert' });
+  const sendBtn = h('button', { type: 'button', class: 'secondary', hidden: true }, t('mfa.send'));
+  const label = h('label', { for: 'otp' });
+  const choose = h('fieldset', { class: 'choices' }, h('legend', null, t('mfa.method')),
+    methods.map((m) => h('label', { class: 'choice' },
+      h('input', { type: 'radio', name: 'mfa-method', value: m, checked: m === method,
+                   onchange: () => { method = m; update(); } }),
+      ' ', t(METHOD_KEYS[m]))));
+  function update() {
+    label.textContent = method.startsWith('backup') ? t('mfa.backupLabel') : t('mfa.codeLabel');
+    input.inputMode = method.startsWith('backup') ? 'text' : 'numeric';
+    sendBtn.hidden = !(method === 'sms' || method === 'email');
+  }
+  sendBtn.addEventListener('click', async () => {
+    msg.textContent = '';
+    try {
+      await sendMfaCode(ch, method);
+      msg.textContent = t('mfa.sent');
+    } catch (e) { msg.textContent = errorText(e); }
+  });
+  const form = h('form', { id: 'mfa-form', novalidate: true },
+    methods.length > 1 ? choose : null,
+    h('div', { class: 'field' }, label, input), sendBtn, msg,
+    h('button', { type: 'submit', class: 'primary' }, t('mfa.submit')));
+  async function submit() {
+    msg.textContent = '';
+    const code = input.value.replace(/\s+/g, '');
+    if (!code) { msg.textContent = t('signin.codeEmpty'); input.focus(); return; }
+    setMainButton(t('mfa.submit'), submit, { busy: true });
+    try {
+      const r = await finishMfa(ch, method, code);
+      if (r.user) { haptic('success'); hideMainButton(); opts.onSignedIn(r.user); return; }
+      msg.textContent = t('err.code');
+    } catch (e) {
+      haptic('error');
+      msg.textContent = errorText(e);
+      input.select();
+    }
+    setMainButton(t('mfa.submit'), submit);
+  }
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(); });
+  update();
+  view.append(section(null, form));
+  if (!ch.token) view.append(notice('error', t('err.app')));
+  setMainButton(t('mfa.submit'), submit);
+  input.focus();
+  return () => hideMainButton();
+}

@@ -1,0 +1,7 @@
+// screens/workouts.js
+import { t } from '../i18n.js';
+import { h, notice } from '../ui.js';
+
+export function render(view) {
+  view.append(h('h1', null, t('nav.workouts')), notice('info', t('err.notAvailable')));
+}
