@@ -23,6 +23,7 @@
 #include "fitcommon/log.h"
 #include "fitcommon/mqloop.h"
 #include "ingest.h"
+#include "notify.h"
 #include "outbox.h"
 #include "worker.h"
 
@@ -43,6 +44,11 @@ typedef struct core_config {
     int64_t dev;
     char dev_demo_devices[8192];
     char ready_file[1024];
+    /* Outside messaging APIs (notify/channels.h); secrets come from files. */
+    char telegram_api_base[256], whatsapp_api_base[256], whatsapp_phone_number_id[64];
+    char whatsapp_token_file[1024], whatsapp_auth_template[64];
+    char sms_api_base[256], sms_token_file[1024], sms_sender[32];
+    char smtp_url[256], smtp_from[256];
     log_level level;
 } core_config;
 
@@ -57,6 +63,13 @@ typedef struct core {
     bus_consumer *live;
     sd_event_source *bus_timer, *live_timer;
     char bot_token[256];
+    char whatsapp_token[512], sms_token[512];
+    notify_channels *channels; /* shared by identity (codes) and the notifier */
+    notifier *notifier;
+    /* Set by the identity module's wiring: how to reach a user. The
+     * notifier starts only when it is set (else nobody could be reached). */
+    notify_contact_fn contact_fn;
+    void *contact_ctx;
 } core;
 
 static const char *usage =
@@ -75,6 +88,11 @@ static const char *usage =
     "  dev=0|1                        dev mode: /dev/launch signs init data for a demo user\n"
     "  dev_demo_devices=a,b,...       devices bound to the demo user in dev mode\n"
     "  ready_file=PATH                written with the API port once serving\n"
+    "  telegram_api_base=URL          Bot API (https://api.telegram.org)\n"
+    "  whatsapp_api_base=URL, whatsapp_phone_number_id, whatsapp_token_file=FILE,\n"
+    "  whatsapp_auth_template=NAME    WhatsApp Cloud API (https://graph.facebook.com)\n"
+    "  sms_api_base=URL, sms_token_file=FILE, sms_sender   SMS gateway\n"
+    "  smtp_url=smtp://HOST:PORT, smtp_from=ADDR            e-mail\n"
     "  log_level=debug|info|warn|error\n";
 
 static int copy(char *dst, size_t cap, const char *v)
@@ -114,6 +132,17 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"bot_token_file", c->bot_token_file, sizeof c->bot_token_file},
         {"dev_demo_devices", c->dev_demo_devices, sizeof c->dev_demo_devices},
         {"ready_file", c->ready_file, sizeof c->ready_file},
+        {"telegram_api_base", c->telegram_api_base, sizeof c->telegram_api_base},
+        {"whatsapp_api_base", c->whatsapp_api_base, sizeof c->whatsapp_api_base},
+        {"whatsapp_phone_number_id", c->whatsapp_phone_number_id,
+         sizeof c->whatsapp_phone_number_id},
+        {"whatsapp_token_file", c->whatsapp_token_file, sizeof c->whatsapp_token_file},
+        {"whatsapp_auth_template", c->whatsapp_auth_template, sizeof c->whatsapp_auth_template},
+        {"sms_api_base", c->sms_api_base, sizeof c->sms_api_base},
+        {"sms_token_file", c->sms_token_file, sizeof c->sms_token_file},
+        {"sms_sender", c->sms_sender, sizeof c->sms_sender},
+        {"smtp_url", c->smtp_url, sizeof c->smtp_url},
+        {"smtp_from", c->smtp_from, sizeof c->smtp_from},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (!strcmp(k, strs[i].key))
@@ -188,6 +217,46 @@ static int load_bot_token(core *k)
     return 0;
 }
 
+/* A secret from a file: first line, without the newline. "" when no file. */
+static int read_secret(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!path[0])
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(out, (int)cap, f)) {
+        if (f)
+            fclose(f);
+        log_error("config_invalid", "cannot read a secret file", "path", path);
+        return -1;
+    }
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int open_channels(core *k)
+{
+    core_config *c = &k->cfg;
+    if (read_secret(c->whatsapp_token_file, k->whatsapp_token, sizeof k->whatsapp_token) < 0 ||
+        read_secret(c->sms_token_file, k->sms_token, sizeof k->sms_token) < 0)
+        return -1;
+    notify_config nc = {
+        .telegram_base = c->telegram_api_base,
+        .telegram_bot_token = k->bot_token,
+        .whatsapp_base = c->whatsapp_api_base,
+        .whatsapp_phone_number_id = c->whatsapp_phone_number_id,
+        .whatsapp_token = k->whatsapp_token,
+        .whatsapp_auth_template = c->whatsapp_auth_template,
+        .sms_base = c->sms_api_base,
+        .sms_token = k->sms_token,
+        .sms_sender = c->sms_sender,
+        .smtp_url = c->smtp_url,
+        .smtp_from = c->smtp_from,
+    };
+    return notify_channels_new(&k->channels, &nc);
+}
+
 static int on_bus_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)usec;
@@ -256,6 +325,8 @@ static int core_start(core *k)
     if (sd_event_add_time_relative(k->ev, &k->bus_timer, CLOCK_MONOTONIC, 10000, 1000, on_bus_timer,
                                    k) < 0)
         return -1;
+    if (open_channels(k) < 0)
+        return -1;
     /* Business events written by any role leave through the outbox. */
     if (outbox_relay_new(&k->outbox, k->ev, k->b, db) < 0)
         return -1;
@@ -303,6 +374,14 @@ static int core_start(core *k)
         if (ingest_new(&k->in, k->ev, &ic) < 0)
             return -1;
     }
+    if (c->roles & ROLE_WORKER && k->contact_fn) {
+        notify_options no = {.db_path = db,
+                             .ch = k->channels,
+                             .contact = k->contact_fn,
+                             .contact_ctx = k->contact_ctx};
+        if (notifier_new(&k->notifier, k->ev, k->b, &no) < 0)
+            return -1;
+    }
     if (k->ap)
         api_set_ready(k->ap, 1);
     write_ready_file(k);
@@ -315,6 +394,7 @@ static void core_stop(core *k)
     ingest_free(k->in);
     if (k->live)
         bus_consumer_close(k->live);
+    notifier_free(k->notifier);
     worker_free(k->wk);
     if (k->ap)
         api_stop(k->ap);
@@ -322,6 +402,7 @@ static void core_stop(core *k)
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
     k->live_timer = sd_event_source_disable_unref(k->live_timer);
     bus_close(k->b);
+    notify_channels_free(k->channels);
     sd_event_unref(k->ev);
 }
 
