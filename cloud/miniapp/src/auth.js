@@ -52,7 +52,19 @@ export function linkCode() {
   return new URLSearchParams(location.search).get('code');
 }
 
-export async function signIn(tg) {
+// After "sign out" the tab must not sign straight back in with the same
+// launch parameters: remember it until the user asks to sign in again.
+const OUT_KEY = 'fitgate.signedOut';
+export function markSignedOut(on = true) {
+  try { if (on) sessionStorage.setItem(OUT_KEY, '1'); else sessionStorage.removeItem(OUT_KEY); } catch (_) { /* ignore */ }
+}
+export function wasSignedOut() {
+  try { return sessionStorage.getItem(OUT_KEY) === '1'; } catch (_) { return false; }
+}
+
+export async function signIn(tg, { force = false } = {}) {
+  if (!force && wasSignedOut()) return {};
+  markSignedOut(false);
   if (tg.initDataRaw) {
     try {
       return await exchange(ENDPOINTS.initData, { init_data: tg.initDataRaw });

@@ -109,6 +109,7 @@ function startLive() {
 }
 
 function route() {
+  if (!app.user) return; // signed out: the sign-in screen stays
   const path = location.hash.replace(/^#\/?/, '') || 'live';
   let match = null;
   for (const [re, screen, tab, root] of ROUTES) {
@@ -137,9 +138,11 @@ function route() {
   view.focus({ preventScroll: true });
 }
 
+app.signedOut = () => signedOut();
 function signedOut() {
   if (app.live) app.live.close();
   app.live = null;
+  app.user = null;
   clearSession();
   document.getElementById('tabs').hidden = true;
   setStatus('signed-out');
@@ -152,15 +155,31 @@ function showSignIn(opts) {
   mount(view);
   view.dataset.screen = 'signin';
   setBackButton(null);
-  signin.render(view, app, { ...opts, onSignedIn: started });
+  signin.render(view, app, {
+    ...opts,
+    onSignedIn: started,
+    // "Sign in again" with this tab's launch parameters (after signing out).
+    retry: tg.initDataRaw ? async () => {
+      setStatus('signing-in');
+      try {
+        const res = await signIn(tg, { force: true });
+        if (res.user) { started(res.user); return; }
+        showSignIn({ challenge: res.challenge });
+      } catch (e) {
+        setStatus('error');
+        showSignIn({ error: e });
+      }
+    } : null,
+  });
 }
 
+let routing = false;
 async function started(user) {
   app.user = user || session.user || {};
   showUser();
   document.getElementById('tabs').hidden = false;
   startLive();
-  window.addEventListener('hashchange', route);
+  if (!routing) { window.addEventListener('hashchange', route); routing = true; }
   if (!/^#\/./.test(location.hash)) history.replaceState(null, '', '#/live');
   route();
 }

@@ -11,6 +11,8 @@ export function render(view, app, opts) {
   view.append(h('h1', null, t('signin.title')));
   if (opts.error) {
     view.append(errorNotice(opts.error, () => location.reload()));
+  } else if (opts.retry) {
+    view.append(notice('info', t('signin.signedOut'), { label: t('signin.again'), run: opts.retry }));
   } else {
     view.append(notice('info', t('signin.openFromBot')));
   }
