@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "api_route.h"
 #include "crypto.h"
 #include "fitcommon/log.h"
 #include "live.h"
@@ -737,7 +738,8 @@ static void test_real_miniapp(void **state)
     (void)state;
     char db[160];
     snprintf(db, sizeof db, "%s/other.db", tmpdir);
-    api_config cfg = {.miniapp_dir = FITGATE_SOURCE_DIR "/cloud/miniapp",
+    /* The built mini app (scripts/build.sh builds dist/ before the tests). */
+    api_config cfg = {.miniapp_dir = FITGATE_SOURCE_DIR "/cloud/miniapp/dist",
                       .db_path = db,
                       .bot_token = TOKEN,
                       .initdata_max_age_s = 86400};
@@ -747,14 +749,17 @@ static void test_real_miniapp(void **state)
     port = api_port(a);
     resp r = request("GET", "/", NULL, NULL);
     assert_int_equal(r.status, 200);
-    const char *ids[] = {"id=\"status\"", "id=\"hr\"", "id=\"device\"",
-                         "id=\"user\"",   "app.js",    "style.css"};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        assert_non_null(strstr(r.body, ids[i]));
+    const char *refs[] = {"app.js", "app.css", "viewport"};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+        assert_non_null(strstr(r.body, refs[i]));
     resp_free(&r);
-    r = request("GET", "/style.css", NULL, NULL);
-    assert_int_equal(r.status, 200);
-    resp_free(&r);
+    const char *files[] = {"/app.js", "/app.css"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        r = request("GET", files[i], NULL, NULL);
+        assert_int_equal(r.status, 200);
+        assert_true(strlen(r.body) > 100);
+        resp_free(&r);
+    }
     /* Not in dev mode: no launch page. */
     r = request("GET", "/dev/launch", NULL, NULL);
     assert_error_code(&r, 404, "not_found");
@@ -784,6 +789,164 @@ static void test_real_miniapp(void **state)
     port = saved;
 }
 
+
+/* ---- the router, as modules use it ---- */
+
+static int r_echo(void *ctx, api_req *rq)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "ctx", (const char *)ctx);
+    cJSON_AddStringToObject(o, "a0", api_path_arg(rq, 0) ? api_path_arg(rq, 0) : "");
+    cJSON_AddStringToObject(o, "a1", api_path_arg(rq, 1) ? api_path_arg(rq, 1) : "");
+    cJSON_AddStringToObject(o, "peer", api_peer_ip(rq));
+    cJSON_AddNumberToObject(o, "user", (double)api_who(rq)->user_id);
+    cJSON_AddNumberToObject(o, "scope", api_who(rq)->scope);
+    const cJSON *b = api_body_json(rq);
+    if (b)
+        cJSON_AddItemToObject(o, "body", cJSON_Duplicate(b, 1));
+    int64_t n;
+    if (api_query_i64(rq, "n", 7, 0, 100, &n) != 0)
+        return api_reply_error(rq, 400, "malformed", "n must be 0..100");
+    cJSON_AddNumberToObject(o, "n", (double)n);
+    api_reply_header(rq, "X-Test", "yes");
+    return api_reply_json(rq, 201, o);
+}
+
+static int r_session_override(void *ctx, api_req *rq)
+{
+    (void)ctx;
+    return api_reply_json_str(rq, 200, "{\"module\":true}");
+}
+
+/* Tokens "user-<id>", "svc" and "admin"; anything else is invalid. */
+static int fake_auth(void *ctx, const char *token, api_principal *out)
+{
+    (void)ctx;
+    memset(out, 0, sizeof *out);
+    if (strncmp(token, "user-", 5) == 0) {
+        out->scope = API_SCOPE_USER;
+        out->user_id = atoll(token + 5);
+        return 0;
+    }
+    if (strcmp(token, "svc") == 0 || strcmp(token, "admin") == 0) {
+        out->scope = token[0] == 's' ? API_SCOPE_INTERNAL : API_SCOPE_ADMIN;
+        return 0;
+    }
+    return -1;
+}
+
+static const api_route test_routes[] = {
+    {"GET", "/api/v1/things/*/parts/*", API_PUBLIC, "things", r_echo},
+    {"POST", "/api/v1/things/*", API_USER, "things_post", r_echo},
+    {"GET", "/api/v1/internal/ping", API_INTERNAL, "internal_ping", r_echo},
+    {"GET", "/api/v1/admin/ping", API_ADMIN, "admin_ping", r_echo},
+    {"POST", "/api/v1/session", API_PUBLIC, "session_module", r_session_override},
+};
+
+static void test_router(void **state)
+{
+    (void)state;
+    char db[160];
+    snprintf(db, sizeof db, "%s/router.db", tmpdir);
+    api_config cfg = {.db_path = db, .bot_token = TOKEN, .trusted_proxies = "127.0.0.1"};
+    api *a;
+    assert_int_equal(api_new(&a, &cfg), 0);
+    assert_int_equal(api_add_routes(a, test_routes, sizeof test_routes / sizeof test_routes[0],
+                                    "mod"),
+                     0);
+    api_set_authenticator(a, fake_auth, NULL);
+    assert_int_equal(api_serve(a), 0);
+    /* No routes once serving. */
+    assert_int_equal(api_add_routes(a, test_routes, 1, NULL), -1);
+    uint16_t saved = port;
+    port = api_port(a);
+
+    /* Path arguments, query parsing, extra headers, anonymous caller. */
+    resp r = request("GET", "/api/v1/things/t1/parts/p9?n=5", NULL, NULL);
+    assert_int_equal(r.status, 201);
+    cJSON *j = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(j, "ctx")->valuestring, "mod");
+    assert_string_equal(cJSON_GetObjectItem(j, "a0")->valuestring, "t1");
+    assert_string_equal(cJSON_GetObjectItem(j, "a1")->valuestring, "p9");
+    assert_int_equal(cJSON_GetObjectItem(j, "n")->valueint, 5);
+    assert_int_equal(cJSON_GetObjectItem(j, "scope")->valueint, API_SCOPE_NONE);
+    cJSON_Delete(j);
+    char v[64];
+    assert_int_equal(header(&r, "X-Test", v, sizeof v), 0);
+    resp_free(&r);
+    r = request("GET", "/api/v1/things/t1/parts/p9?n=500", NULL, NULL);
+    assert_error_code(&r, 400, "malformed");
+    resp_free(&r);
+    /* Segments must match exactly: no empty "*", no extra segments. */
+    const char *miss[] = {"/api/v1/things//parts/p", "/api/v1/things/t/parts/p/x",
+                          "/api/v1/things/t/parts"};
+    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
+        r = request("GET", miss[i], NULL, NULL);
+        assert_int_equal(r.status, 404);
+        resp_free(&r);
+    }
+    /* Known path, other method. */
+    r = request("DELETE", "/api/v1/things/t1", NULL, NULL);
+    assert_error_code(&r, 405, "method_not_allowed");
+    resp_free(&r);
+
+    /* Authentication by flags. */
+    r = request("POST", "/api/v1/things/t1", NULL, "{\"x\":1}");
+    assert_error_code(&r, 401, "no_session");
+    resp_free(&r);
+    r = request("POST", "/api/v1/things/t1", "Authorization: Bearer nope\r\n", "{}");
+    assert_error_code(&r, 401, "invalid_token");
+    resp_free(&r);
+    r = request("POST", "/api/v1/things/t1", "Authorization: Bearer user-42\r\n", "{\"x\":1}");
+    assert_int_equal(r.status, 201);
+    j = cJSON_Parse(r.body);
+    assert_int_equal(cJSON_GetObjectItem(j, "user")->valueint, 42);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "body"), "x")->valueint, 1);
+    cJSON_Delete(j);
+    resp_free(&r);
+    /* A user token is refused at internal and admin endpoints, and the
+     * other way round. */
+    r = request("GET", "/api/v1/internal/ping", "Authorization: Bearer user-42\r\n", NULL);
+    assert_error_code(&r, 403, "wrong_token_type");
+    resp_free(&r);
+    r = request("GET", "/api/v1/internal/ping", "Authorization: Bearer svc\r\n", NULL);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    r = request("GET", "/api/v1/admin/ping", "Authorization: Bearer svc\r\n", NULL);
+    assert_error_code(&r, 403, "wrong_token_type");
+    resp_free(&r);
+    r = request("GET", "/api/v1/admin/ping", "Authorization: Bearer admin\r\n", NULL);
+    assert_int_equal(r.status, 201);
+    resp_free(&r);
+    r = request("POST", "/api/v1/things/t1", "Authorization: Bearer admin\r\n", "{}");
+    assert_error_code(&r, 403, "wrong_token_type");
+    resp_free(&r);
+
+    /* A module route wins over the built-in one. */
+    r = request("POST", "/api/v1/session", NULL, "{}");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"module\":true"));
+    resp_free(&r);
+
+    /* Behind a trusted proxy the last X-Forwarded-For hop is the client;
+     * junk there is ignored. */
+    r = request("GET", "/api/v1/things/a/parts/b",
+                "X-Forwarded-For: 6.6.6.6, 203.0.113.9\r\n", NULL);
+    assert_non_null(strstr(r.body, "\"peer\":\"203.0.113.9\""));
+    resp_free(&r);
+    r = request("GET", "/api/v1/things/a/parts/b", "X-Forwarded-For: not-an-ip\r\n", NULL);
+    assert_non_null(strstr(r.body, "\"peer\":\"127.0.0.1\""));
+    resp_free(&r);
+    /* Per-route counters. */
+    r = request("GET", "/metrics", NULL, NULL);
+    assert_non_null(strstr(r.body, "fitgate_api_requests_total{endpoint=\"things_post\"} 4"));
+    assert_non_null(strstr(r.body, "fitgate_api_rejected_total{reason=\"wrong_token_type\"} 3"));
+    resp_free(&r);
+    api_stop(a);
+    port = saved;
+}
+
+/* An untrusted peer cannot claim another address. */
 /* The hub caps open streams, and ends them on shutdown. */
 static void test_live_hub_cap(void **state)
 {
@@ -819,6 +982,7 @@ int main(void)
         cmocka_unit_test(test_health_and_headers), cmocka_unit_test(test_sign_in_cookie_me),
         cmocka_unit_test(test_sign_in_rejections), cmocka_unit_test(test_replay),
         cmocka_unit_test(test_readings),           cmocka_unit_test(test_live),
+        cmocka_unit_test(test_router),
         cmocka_unit_test(test_dev_launch),         cmocka_unit_test(test_static_files),
         cmocka_unit_test(test_oversize_body),      cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_real_miniapp),       cmocka_unit_test(test_live_hub_cap),
