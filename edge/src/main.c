@@ -16,8 +16,11 @@
 #include <string.h>
 #include <systemd/sd-event.h>
 
+#include "bluez.h"
+#include "cmd.h"
 #include "derive.h"
 #include "devices.h"
+#include "enrol.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
 #include "fitcommon/mqloop.h"
@@ -34,11 +37,17 @@ typedef struct edge_config {
     int64_t local_port;
     char cloud_host[256], cloud_cafile[1024], cloud_certfile[1024], cloud_keyfile[1024];
     int64_t cloud_port;
+    char enrol_url[1024], enrol_token_file[1024], identity_dir[1024]; /* enrol.h */
+    int64_t clock_wait_s;
     int64_t batch_max, window, ack_timeout_ms;
     int64_t commit_interval_ms, commit_max;
     double wheel_circumference_m;
     char metrics_file[1024];
     log_level level;
+    /* BLE through BlueZ and commands from the cloud (bluez.h, cmd.h). */
+    int64_t bluez, commands, max_connections, max_ble_devices, forward_unbound;
+    int64_t snapshot_interval_s, ble_backoff_base_ms, ble_backoff_max_ms;
+    char bluez_adapter[32], bindings_path[1100];
 } edge_config;
 
 typedef struct edge {
@@ -48,6 +57,8 @@ typedef struct edge {
     devices *dev;
     derive *dv;
     uplink *up;
+    cmd_ctx *cmd;
+    bluez *bz;
     sd_event_source *commit_timer, *stats_timer;
     bool commit_armed;
 } edge;
@@ -66,11 +77,23 @@ static const char *usage =
     "  bridge_topics=FILTER     BLE-to-MQTT bridges' JSON (home/+/BTtoMQTT/+; empty = off)\n"
     "  cloud_host, cloud_port   the cloud broker (127.0.0.1:8883)\n"
     "  cloud_cafile, cloud_certfile, cloud_keyfile   TLS with a client certificate\n"
+    "  enrol_url=URL, enrol_token_file=FILE   first-boot enrolment (no certificate yet)\n"
+    "  identity_dir=DIR         enrolled key + certificate (/var/lib/fitgate/identity)\n"
+    "  clock_wait_s=N           wait for time sync before enrolling (60)\n"
     "  batch_max=N (500)  window=N (20000)  ack_timeout_ms=N (10000)\n"
     "  commit_interval_ms=N (20)  commit_max=N (2000)\n"
     "  wheel_circumference_m=M  CSC wheel for speed/distance (2.105)\n"
     "  metrics_file=PATH        Prometheus textfile, rewritten every 10 s\n"
-    "  log_level=debug|info|warn|error\n";
+    "  log_level=debug|info|warn|error\n"
+    "  bluez=0|1                BLE devices through BlueZ on the system D-Bus (0)\n"
+    "  bluez_adapter=NAME       adapter to use (first found)\n"
+    "  max_connections=N        simultaneous BLE connections (7)\n"
+    "  max_ble_devices=N        nearby devices tracked (512)\n"
+    "  forward_unbound=0|1      forward readings of unbound BLE devices (0)\n"
+    "  ble_backoff_base_ms=N (500)  ble_backoff_max_ms=N (30000)  reconnect backoff\n"
+    "  commands=0|1             cloud commands on fit/v1/gw/<id>/cmd (= bluez)\n"
+    "  bindings_path=FILE       device bindings (<spool_path>.bindings)\n"
+    "  snapshot_interval_s=N    nearby snapshot to the cloud every N s (30; 0 = on request)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
 {
@@ -124,6 +147,14 @@ static int edge_setting(void *ctx, const char *k, const char *v)
         return copy(c->cloud_certfile, sizeof c->cloud_certfile, v);
     if (!strcmp(k, "cloud_keyfile"))
         return copy(c->cloud_keyfile, sizeof c->cloud_keyfile, v);
+    if (!strcmp(k, "enrol_url"))
+        return copy(c->enrol_url, sizeof c->enrol_url, v);
+    if (!strcmp(k, "enrol_token_file"))
+        return copy(c->enrol_token_file, sizeof c->enrol_token_file, v);
+    if (!strcmp(k, "identity_dir"))
+        return copy(c->identity_dir, sizeof c->identity_dir, v);
+    if (!strcmp(k, "clock_wait_s"))
+        return cfg_parse_int(v, 0, 86400, &c->clock_wait_s);
     if (!strcmp(k, "batch_max"))
         return cfg_parse_int(v, 1, 1000, &c->batch_max);
     if (!strcmp(k, "window"))
@@ -146,6 +177,26 @@ static int edge_setting(void *ctx, const char *k, const char *v)
         return copy(c->metrics_file, sizeof c->metrics_file, v);
     if (!strcmp(k, "log_level"))
         return log_level_parse(v, &c->level);
+    struct {
+        const char *key;
+        int64_t *dst, min, max;
+    } ints[] = {
+        {"bluez", &c->bluez, 0, 1},
+        {"commands", &c->commands, 0, 1},
+        {"max_connections", &c->max_connections, 1, 64},
+        {"max_ble_devices", &c->max_ble_devices, 1, 100000},
+        {"forward_unbound", &c->forward_unbound, 0, 1},
+        {"snapshot_interval_s", &c->snapshot_interval_s, 0, 86400},
+        {"ble_backoff_base_ms", &c->ble_backoff_base_ms, 10, 60000},
+        {"ble_backoff_max_ms", &c->ble_backoff_max_ms, 10, 3600000},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (!strcmp(k, ints[i].key))
+            return cfg_parse_int(v, ints[i].min, ints[i].max, ints[i].dst);
+    if (!strcmp(k, "bluez_adapter"))
+        return copy(c->bluez_adapter, sizeof c->bluez_adapter, v);
+    if (!strcmp(k, "bindings_path"))
+        return copy(c->bindings_path, sizeof c->bindings_path, v);
     return -1;
 }
 
@@ -160,6 +211,8 @@ static void config_defaults(edge_config *c)
     c->local_port = 1883;
     copy(c->cloud_host, sizeof c->cloud_host, "127.0.0.1");
     c->cloud_port = 8883;
+    copy(c->identity_dir, sizeof c->identity_dir, "/var/lib/fitgate/identity");
+    c->clock_wait_s = 60;
     c->batch_max = 500;
     c->window = 20000;
     c->ack_timeout_ms = 10000;
@@ -167,6 +220,12 @@ static void config_defaults(edge_config *c)
     c->commit_max = 2000;
     c->wheel_circumference_m = 2.105; /* 700x25c road wheel */
     c->level = LOG_INFO;
+    c->commands = -1; /* follows bluez */
+    c->max_connections = 7;
+    c->max_ble_devices = 512;
+    c->snapshot_interval_s = 30;
+    c->ble_backoff_base_ms = 500;
+    c->ble_backoff_max_ms = 30000;
 }
 
 static int load_config(edge_config *c, int argc, char **argv)
@@ -181,6 +240,10 @@ static int load_config(edge_config *c, int argc, char **argv)
     }
     if (!c->local_client_id[0])
         snprintf(c->local_client_id, sizeof c->local_client_id, "fitgate-edge-%s", c->gateway_id);
+    if (c->commands < 0)
+        c->commands = c->bluez;
+    if (!c->bindings_path[0])
+        snprintf(c->bindings_path, sizeof c->bindings_path, "%s.bindings", c->spool_path);
     return 0;
 }
 
@@ -237,10 +300,30 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
     return 0;
 }
 
+/* First boot: no client certificate yet -> enrol (enrol.h), then the uplink
+ * uses the enrolled identity unless cloud_certfile/keyfile name others. */
+static int edge_enrol(edge_config *c)
+{
+    if (!c->enrol_url[0])
+        return 0;
+    if (!c->cloud_certfile[0] && !c->cloud_keyfile[0])
+        enrol_edge_paths(c->identity_dir, c->cloud_certfile, c->cloud_keyfile,
+                         sizeof c->cloud_certfile);
+    enrol_edge_config ec = {
+        .gateway_id = c->gateway_id,
+        .url = c->enrol_url,
+        .token_file = c->enrol_token_file,
+        .cafile = c->cloud_cafile,
+        .dir = c->identity_dir,
+        .clock_wait_s = c->clock_wait_s,
+    };
+    return enrol_edge_run(&ec) == ENROL_EDGE_OK ? 0 : -1;
+}
+
 static int edge_start(edge *e)
 {
     edge_config *c = &e->cfg;
-    if (spool_open(&e->sp, c->spool_path, &c->limits) != SPOOL_OK)
+    if (edge_enrol(c) < 0 || spool_open(&e->sp, c->spool_path, &c->limits) != SPOOL_OK)
         return -1;
     mrx_config mc = {
         .host = c->local_host,
@@ -283,6 +366,34 @@ static int edge_start(edge *e)
         !(e->dv = derive_new(1024, c->wheel_circumference_m)) ||
         devices_new(&e->dev, e->ev, e->sp, &mc, e->dv, on_dirty, e) < 0)
         return -1;
+    if (c->commands) {
+        cmd_config cc = {
+            .gateway_id = c->gateway_id,
+            .mqtt = uc.mqtt,
+            .bindings_path = c->bindings_path,
+            .snapshot_interval_s = (uint32_t)c->snapshot_interval_s,
+        };
+        if (cmd_new(&e->cmd, e->ev, &cc) < 0)
+            return -1;
+    }
+    if (c->bluez) {
+        bluez_config bc = {
+            .adapter = c->bluez_adapter,
+            .max_connections = (uint32_t)c->max_connections,
+            .max_devices = (uint32_t)c->max_ble_devices,
+            .forward_unbound = c->forward_unbound,
+            .backoff_base_ms = (uint32_t)c->ble_backoff_base_ms,
+            .backoff_max_ms = (uint32_t)c->ble_backoff_max_ms,
+            .default_wheel_m = c->wheel_circumference_m,
+        };
+        bluez_policy pol = {.dirty = on_dirty, .ctx = e};
+        if (e->cmd)
+            pol = cmd_policy(e->cmd, on_dirty, e);
+        if (bluez_new(&e->bz, e->ev, e->sp, e->dv, &bc, &pol) < 0)
+            return -1;
+        if (e->cmd)
+            cmd_set_bluez(e->cmd, e->bz);
+    }
     return 0;
 }
 
@@ -292,6 +403,8 @@ static void edge_stop(edge *e)
         commit_now(e); /* what was received is kept and acknowledged */
     if (e->up)
         uplink_shutdown(e->up);
+    bluez_free(e->bz); /* before cmd: its policy is cmd's */
+    cmd_free(e->cmd);
     devices_free(e->dev);
     derive_free(e->dv);
     uplink_free(e->up);

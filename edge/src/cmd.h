@@ -1,0 +1,45 @@
+/* cmd.h - commands from the cloud, bindings, nearby snapshots, gym sessions.
+ *
+ * A second connection to the cloud broker (client id "<gw>-cmd", persistent
+ * session so commands sent while the gateway is away are delivered when it
+ * returns) subscribes to fit/v1/gw/<gw>/cmd. Each command (cmd_parse.h) is
+ * executed and answered on fit/v1/gw/<gw>/cmd/result; a malformed command
+ * gets an error result (never a crash, counted). Commands are idempotent, so
+ * a QoS 1 redelivery does no harm.
+ *
+ * Also published:
+ *   fit/v1/gw/<gw>/nearby  (retained) what the gateway sees, every
+ *                          snapshot_interval_s and on the snapshot command;
+ *   fit/v1/gw/<gw>/event   session_ended when a gym session stops or idles.
+ *
+ * cmd is the bluez policy (bluez.h): bound devices are connected and
+ * forwarded; readings feed the sessions' idle clocks.
+ *
+ * Ownership: cmd_new() copies cfg; keeps ev. cmd_set_bluez() lends the BLE
+ * source (may stay NULL: BLE off; BLE commands then answer no_bluetooth).
+ */
+#ifndef FITGATE_CMD_H
+#define FITGATE_CMD_H
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "bluez.h"
+#include "fitcommon/mqloop.h"
+
+typedef struct cmd_ctx cmd_ctx;
+
+typedef struct cmd_config {
+    const char *gateway_id;
+    mqloop_config mqtt; /* cloud broker (client_id is ignored: "<gw>-cmd") */
+    const char *bindings_path;
+    uint32_t snapshot_interval_s; /* 0 = only on request */
+} cmd_config;
+
+int cmd_new(cmd_ctx **out, sd_event *ev, const cmd_config *cfg);
+void cmd_free(cmd_ctx *c);
+void cmd_set_bluez(cmd_ctx *c, bluez *b);
+/* The policy callbacks for bluez_new(); dirty/ctx of the spool are given. */
+bluez_policy cmd_policy(cmd_ctx *c, void (*dirty)(void *ctx), void *dirty_ctx);
+
+#endif
