@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "bus.h"
+#include "enrol.h"
 #include "events.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
@@ -44,6 +45,8 @@ typedef struct core_config {
     int64_t dev;
     char dev_demo_devices[8192];
     char ready_file[1024];
+    char enrol_ca_cert[1024], enrol_ca_key[1024]; /* gateway CA: enables enrolment */
+    int64_t enrol_cert_days;
     /* Outside messaging APIs (notify/channels.h); secrets come from files. */
     char telegram_api_base[256], whatsapp_api_base[256], whatsapp_phone_number_id[64];
     char whatsapp_token_file[1024], whatsapp_auth_template[64];
@@ -60,6 +63,7 @@ typedef struct core {
     worker *wk;
     api *ap;
     outbox_relay *outbox;
+    enrol *enrol;
     bus_consumer *live;
     sd_event_source *bus_timer, *live_timer;
     char bot_token[256];
@@ -88,6 +92,8 @@ static const char *usage =
     "  dev=0|1                        dev mode: /dev/launch signs init data for a demo user\n"
     "  dev_demo_devices=a,b,...       devices bound to the demo user in dev mode\n"
     "  ready_file=PATH                written with the API port once serving\n"
+    "  enrol_ca_cert, enrol_ca_key    gateway CA (PEM): enables POST /api/v1/enrol\n"
+    "  enrol_cert_days=N              gateway certificate lifetime (365)\n"
     "  telegram_api_base=URL          Bot API (https://api.telegram.org)\n"
     "  whatsapp_api_base=URL, whatsapp_phone_number_id, whatsapp_token_file=FILE,\n"
     "  whatsapp_auth_template=NAME    WhatsApp Cloud API (https://graph.facebook.com)\n"
@@ -132,6 +138,8 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"bot_token_file", c->bot_token_file, sizeof c->bot_token_file},
         {"dev_demo_devices", c->dev_demo_devices, sizeof c->dev_demo_devices},
         {"ready_file", c->ready_file, sizeof c->ready_file},
+        {"enrol_ca_cert", c->enrol_ca_cert, sizeof c->enrol_ca_cert},
+        {"enrol_ca_key", c->enrol_ca_key, sizeof c->enrol_ca_key},
         {"telegram_api_base", c->telegram_api_base, sizeof c->telegram_api_base},
         {"whatsapp_api_base", c->whatsapp_api_base, sizeof c->whatsapp_api_base},
         {"whatsapp_phone_number_id", c->whatsapp_phone_number_id,
@@ -155,6 +163,8 @@ static int core_setting(void *ctx, const char *k, const char *v)
         return cfg_parse_int(v, 0, 30 * 86400, &c->initdata_max_age_s);
     if (!strcmp(k, "dev"))
         return cfg_parse_int(v, 0, 1, &c->dev);
+    if (!strcmp(k, "enrol_cert_days"))
+        return cfg_parse_int(v, 1, 3650, &c->enrol_cert_days);
     if (!strcmp(k, "log_level"))
         return log_level_parse(v, &c->level);
     return -1;
@@ -347,6 +357,15 @@ static int core_start(core *k)
         if (api_new(&k->ap, &ac) < 0)
             return -1;
         /* Modules add their routes here, before the api starts serving. */
+        if (c->enrol_ca_cert[0]) {
+            enrol_config ec = {.db_path = db,
+                               .ca_cert = c->enrol_ca_cert,
+                               .ca_key = c->enrol_ca_key,
+                               .cert_days = c->enrol_cert_days};
+            if (enrol_new(&k->enrol, &ec) < 0 ||
+                api_add_routes(k->ap, enrol_routes, enrol_nroutes, k->enrol) < 0)
+                return -1;
+        }
         if (api_serve(k->ap) < 0 ||
             bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
             sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,
@@ -398,6 +417,7 @@ static void core_stop(core *k)
     worker_free(k->wk);
     if (k->ap)
         api_stop(k->ap);
+    enrol_free(k->enrol);
     outbox_relay_free(k->outbox);
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
     k->live_timer = sd_event_source_disable_unref(k->live_timer);
@@ -410,6 +430,8 @@ int main(int argc, char **argv)
 {
     core k = {0};
     log_init("fitgate-core", LOG_INFO);
+    if (argc > 1 && !strcmp(argv[1], "enrol-token")) /* operator: mint a token */
+        return enrol_cli(argc - 1, argv + 1);
     int rc = load_config(&k.cfg, argc, argv);
     if (rc == 1) {
         fputs(usage, stdout);
