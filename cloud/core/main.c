@@ -37,7 +37,7 @@ typedef struct core_config {
     char mqtt_cafile[1024], mqtt_certfile[1024], mqtt_keyfile[1024];
     int64_t mqtt_port;
     char bus[16], kafka_brokers[1024], kafka_extra[1024];
-    char http_bind[64];
+    char http_bind[64], trusted_proxies[256];
     int64_t http_port;
     char miniapp_dir[1024];
     char bot_token_file[1024];
@@ -86,6 +86,7 @@ static const char *usage =
     "  bus=embedded|kafka             (embedded)\n"
     "  kafka_brokers=HOST:PORT,...    kafka_extra=k=v;k=v (librdkafka properties)\n"
     "  http_bind, http_port           API and mini app (127.0.0.1:8080)\n"
+    "  trusted_proxies=IP,...         proxies whose X-Forwarded-For names the client (nginx)\n"
     "  miniapp_dir=DIR                mini app files (cloud/miniapp/dist)\n"
     "  bot_token_file=FILE            Telegram bot token (or env FITGATE_BOT_TOKEN)\n"
     "  initdata_max_age_s=N           init data freshness (86400)\n"
@@ -134,6 +135,7 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"kafka_brokers", c->kafka_brokers, sizeof c->kafka_brokers},
         {"kafka_extra", c->kafka_extra, sizeof c->kafka_extra},
         {"http_bind", c->http_bind, sizeof c->http_bind},
+        {"trusted_proxies", c->trusted_proxies, sizeof c->trusted_proxies},
         {"miniapp_dir", c->miniapp_dir, sizeof c->miniapp_dir},
         {"bot_token_file", c->bot_token_file, sizeof c->bot_token_file},
         {"dev_demo_devices", c->dev_demo_devices, sizeof c->dev_demo_devices},
@@ -353,6 +355,7 @@ static int core_start(core *k)
             .dev_mode = (int)c->dev,
             .dev_demo_tg_id = 100000001,
             .dev_demo_devices = c->dev_demo_devices,
+            .trusted_proxies = c->trusted_proxies,
         };
         if (api_new(&k->ap, &ac) < 0)
             return -1;
