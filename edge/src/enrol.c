@@ -46,6 +46,15 @@ void enrol_edge_paths(const char *dir, char *cert, char *key, size_t cap)
 static int ensure_dir(const char *dir)
 {
     struct stat st;
+    char parent[1024];
+    snprintf(parent, sizeof parent, "%s", dir);
+    /* Parents (e.g. /var/lib/fitgate) as the package would make them. */
+    for (char *p = parent + 1; (p = strchr(p, '/')); p++) {
+        *p = '\0';
+        if (mkdir(parent, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
     if (mkdir(dir, 0700) && errno != EEXIST)
         return -1;
     if (lstat(dir, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
