@@ -1,7 +1,77 @@
-// screens/achievements.js
-import { t } from '../i18n.js';
-import { h, notice } from '../ui.js';
+// screens/achievements.js - earned achievements, the next ones with progress,
+// the streak, points and level, and the leaderboard.
+import { get, items } from '../api.js';
+import { errorNotice } from '../errors.js';
+import { date, num, t } from '../i18n.js';
+import { h, kv, mount, section, spinner } from '../ui.js';
+
+export const EP = { achievements: '/api/v1/achievements', leaderboard: '/api/v1/leaderboard' };
+
+// Server titles are English; known codes have their own strings.
+function title(a) {
+  const key = `ach.${a.code}`;
+  const s = t(key);
+  return s === key ? a.title || a.code : s;
+}
+
+function earnedRow(x) {
+  const when = x.at_ms || x.unlocked_ms;
+  const sub = [when ? date(when) : null, x.points ? t('ach.pts', { n: x.points }) : null].filter(Boolean).join(' · ');
+  return h('li', { 'data-code': x.code }, h('div', { class: 'row' },
+    h('div', { class: 'main' }, h('div', { class: 'title' }, '🏅 ', title(x)), h('div', { class: 'sub' }, sub))));
+}
 
 export function render(view) {
-  view.append(h('h1', null, t('nav.achievements')), notice('info', t('err.notAvailable')));
+  view.append(h('h1', null, t('ach.title')));
+  const box = h('div', null, spinner());
+  const board = h('div', null, spinner());
+  view.append(box, section(t('ach.leaderboard'), board));
+  (async function load() {
+    let a;
+    try {
+      a = await get(EP.achievements);
+    } catch (e) {
+      mount(box, errorNotice(e, load));
+      return;
+    }
+    const earned = items(a.earned || a.unlocked, 'earned');
+    const next = items(a.next || a.locked, 'next');
+    mount(box,
+      section(null, kv([
+        [t('ach.streak'), t('ach.days', { n: a.streak_days ?? a.streak ?? 0 })],
+        [t('ach.points'), num(a.points ?? 0)],
+        [t('ach.level'), a.level !== undefined ? num(a.level) : null],
+      ])),
+      section(t('ach.earned'), earned.length
+        ? h('ul', { class: 'list', id: 'earned' }, earned.map(earnedRow))
+        : h('p', { id: 'no-earned' }, t('ach.noneYet'))),
+      next.length ? section(t('ach.next'), h('ul', { class: 'list', id: 'next' }, next.map((x) => {
+        const have = x.progress ?? x.value ?? 0;
+        const need = x.threshold || 1;
+        const bar = h('span');
+        bar.style.width = `${Math.min(100, (100 * have) / need)}%`;
+        return h('li', { 'data-code': x.code }, h('div', { class: 'row' }, h('div', { class: 'main' },
+          h('div', { class: 'title' }, title(x)),
+          h('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(need),
+                     'aria-valuenow': String(Math.min(have, need)), 'aria-label': title(x) }, bar))));
+      }))) : null);
+  })();
+  (async function loadBoard() {
+    let b;
+    try {
+      b = await get(EP.leaderboard);
+    } catch (e) {
+      mount(board, errorNotice(e, loadBoard));
+      return;
+    }
+    const rows = items(b, 'entries');
+    if (!rows.length) { mount(board, h('p', null, t('ach.boardEmpty'))); return; }
+    mount(board, h('table', { id: 'leaderboard' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col', class: 'num' }, '#'), h('th', { scope: 'col' }, t('ach.who')),
+        h('th', { scope: 'col', class: 'num' }, t('ach.points')))),
+      h('tbody', null, rows.map((r) => h('tr', { class: r.me ? 'me' : null, 'aria-current': r.me ? 'true' : null },
+        h('td', { class: 'num' }, num(r.rank)), h('td', null, r.me ? `${r.name || ''} (${t('ach.you')})` : r.name || '—'),
+        h('td', { class: 'num' }, num(r.points ?? r.score)))))),
+    b.me && !rows.some((r) => r.me) ? h('p', { class: 'hint' }, t('ach.yourRank', { rank: num(b.me.rank), n: b.me.points ?? 0 })) : null);
+  })();
 }
