@@ -16,6 +16,8 @@ PKGS=(
   mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt bmap-tools zstd dosfstools mtools fdisk
   python3-dbusmock python3-aiosmtpd openjdk-17-jre-headless maven valgrind curl procps
   chromium nodejs npm
+  # the WAF in front of the API (deploy/nginx): nginx + ModSecurity + OWASP CRS
+  nginx libnginx-mod-http-modsecurity modsecurity-crs
 )
 
 missing=()
@@ -51,4 +53,16 @@ echo "deps: installing ${missing[*]}"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Packages with services (nginx, mosquitto) must not start them here: tests
+# run their own instances on free ports. policy-rc.d says "not now" to every
+# service start during the install; remove it only if we created it.
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  made_policy=1
+fi
+rc=0
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+[ "$made_policy" -eq 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+exit "$rc"
