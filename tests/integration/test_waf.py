@@ -79,11 +79,14 @@ def waf(workdir):
     conf = nginx_conf(workdir, port, s.http_port)
     t = subprocess.run([NGINX, "-t", "-c", conf], capture_output=True, text=True)
     assert t.returncode == 0, t.stderr
-    s.procs["nginx"] = Proc("nginx", [NGINX, "-c", conf], workdir)
-    wait_port(port)
-    s.waf_port = port
-    yield s
-    s.stop()
+    nginx = Proc("nginx", [NGINX, "-c", conf], workdir)
+    try:
+        wait_port(port)
+        s.waf_port = port
+        yield s
+    finally:
+        nginx.stop()
+        s.stop()
 
 
 def call(port, method, path, body=None, headers=None):
