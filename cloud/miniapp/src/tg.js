@@ -10,7 +10,9 @@ import {
   backButton,
   hapticFeedback,
   init,
+  invoice,
   mainButton,
+  openLink,
   miniApp,
   qrScanner,
   retrieveLaunchParams,
@@ -183,4 +185,20 @@ export async function scanQr(text) {
   } catch (_) {
     return null;
   }
+}
+
+// ---- payments ----
+// A Telegram invoice link opens Telegram's payment sheet; its "paid" answer is
+// no proof (the server marks the order paid on successful_payment only), so
+// the caller re-reads the order either way. Returns the sheet's status or null.
+export async function openInvoice(url) {
+  if (!tg.inTelegram || !safe(() => invoice.isSupported())) return null;
+  try { return await invoice.openUrl(url); } catch (_) { return null; }
+}
+
+// A payment page outside the app (YooKassa): Telegram opens it in the
+// browser; a plain browser goes there and comes back to the return URL.
+export function openExternal(url) {
+  if (tg.inTelegram && safe(() => { openLink(url); return true; })) return;
+  location.assign(url);
 }

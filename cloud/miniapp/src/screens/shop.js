@@ -1,7 +1,287 @@
-// screens/shop.js
-import { t } from '../i18n.js';
-import { h, notice } from '../ui.js';
+// screens/shop.js - catalogue, cart, checkout and payment, orders (new ones
+// and the legacy shop's, read-only), one order's details, the payment result,
+// and linking the legacy shop account.
+//   #/shop  #/shop/cart  #/shop/orders  #/shop/orders/<id>  #/shop/result?order=<id>  #/shop/link
+import { ApiError, get, items, post, put } from '../api.js';
+import { errorNotice, errorText } from '../errors.js';
+import { dateTime, money, t } from '../i18n.js';
+import { haptic, hideMainButton, openExternal, openInvoice, setMainButton } from '../tg.js';
+import { field, h, mount, notice, section, spinner, toast } from '../ui.js';
 
-export function render(view) {
-  view.append(h('h1', null, t('nav.shop')), notice('info', t('err.notAvailable')));
+export const EP = {
+  products: '/api/v1/shop/products',
+  cart: '/api/v1/shop/cart', // GET, PUT {items: [{sku, qty}]}
+  checkout: '/api/v1/shop/checkout', // POST + Idempotency-Key
+  orders: '/api/v1/shop/orders',
+  order: (id) => `/api/v1/shop/orders/${encodeURIComponent(id)}`,
+  cancel: (id) => `/api/v1/shop/orders/${encodeURIComponent(id)}/cancel`,
+  legacyLink: '/api/v1/shop/legacy/link', // POST {login, password}
+};
+
+export function render(view, app, sub = '') {
+  const [path, query] = (sub || '').split('?');
+  const parts = path.split('/').filter(Boolean);
+  if (parts[0] === 'cart') return cart(view, app);
+  if (parts[0] === 'orders' && parts[1]) return orderDetails(view, app, parts[1]);
+  if (parts[0] === 'orders') return orders(view, app);
+  if (parts[0] === 'result') return result(view, app, new URLSearchParams(query || '').get('order'));
+  if (parts[0] === 'link') return link(view, app);
+  return catalogue(view, app);
+}
+
+const STATES = ['pending_payment', 'paid', 'processing', 'shipped', 'delivered', 'completed', 'cancelled', 'refunded'];
+const stateText = (s) => (STATES.includes(s) ? t('st.' + s) : s || '–');
+const price = (p) => money(p.price_minor ?? p.total_minor, p.currency);
+
+// The cart is the server's; we edit a copy and PUT it back whole.
+async function loadCart() {
+  const c = await get(EP.cart);
+  return { items: items(c, 'items').map((i) => ({ ...i })), raw: c };
+}
+async function saveCart(list) {
+  return put(EP.cart, { items: list.filter((i) => i.qty > 0).map((i) => ({ sku: i.sku, qty: i.qty })) });
+}
+
+function catalogue(view, app) {
+  view.append(h('h1', null, t('shop.title')),
+    h('div', { class: 'actions' },
+      h('a', { class: 'button secondary', href: '#/shop/cart', id: 'to-cart' }, t('shop.cart')),
+      h('a', { class: 'button secondary', href: '#/shop/orders' }, t('more.orders'))));
+  const box = h('div', null, spinner());
+  view.append(box);
+  (async function load() {
+    let list;
+    try {
+      list = items(await get(EP.products), 'products');
+    } catch (e) {
+      mount(box, errorNotice(e, load));
+      return;
+    }
+    if (!list.length) { mount(box, h('p', null, t('shop.empty'))); return; }
+    mount(box, h('ul', { class: 'list', id: 'products' }, list.map((p) => {
+      const out = p.stock !== undefined && p.stock <= 0;
+      return h('li', { 'data-sku': p.sku }, h('div', { class: 'row' },
+        h('div', { class: 'main' }, h('div', { class: 'title' }, p.title || p.sku),
+          p.description ? h('div', { class: 'sub' }, p.description) : null,
+          h('div', { class: 'sub' }, price(p), out ? ` · ${t('shop.outOfStock')}` : '')),
+        h('button', { type: 'button', class: 'primary', disabled: out, 'aria-label': t('shop.addOf', { name: p.title || p.sku }),
+                      onclick: async (ev) => {
+                        ev.target.disabled = true;
+                        try {
+                          const c = await loadCart();
+                          const it = c.items.find((i) => i.sku === p.sku);
+                          if (it) it.qty += 1; else c.items.push({ sku: p.sku, qty: 1 });
+                          await saveCart(c.items);
+                          haptic('light');
+                          toast(t('shop.added', { name: p.title || p.sku }));
+                        } catch (e) { toast(errorText(e), 'error'); }
+                        ev.target.disabled = false;
+                      } }, t('shop.add'))));
+    })));
+  })();
+}
+
+function cart(view, app) {
+  view.append(h('h1', null, t('shop.cart')));
+  const box = h('div', null, spinner());
+  view.append(box);
+  let c;
+  async function load() {
+    try {
+      c = await loadCart();
+    } catch (e) {
+      mount(box, errorNotice(e, load));
+      return;
+    }
+    draw();
+  }
+  function draw() {
+    if (!c.items.length) {
+      hideMainButton();
+      mount(box, h('p', { id: 'cart-empty' }, t('shop.cartEmpty')), h('a', { href: '#/shop', class: 'button secondary' }, t('shop.title')));
+      return;
+    }
+    const total = c.items.reduce((n, i) => n + (i.price_minor || 0) * i.qty, 0);
+    const cur = c.items[0].currency || c.raw.currency;
+    mount(box, h('ul', { class: 'list', id: 'cart' }, c.items.map((i) => h('li', { 'data-sku': i.sku }, h('div', { class: 'row' },
+      h('div', { class: 'main' }, h('div', { class: 'title' }, i.title || i.sku), h('div', { class: 'sub' }, money(i.price_minor, i.currency || cur))),
+      h('div', { class: 'qty', role: 'group', 'aria-label': t('shop.qtyOf', { name: i.title || i.sku }) },
+        h('button', { type: 'button', class: 'secondary', 'aria-label': t('shop.less'), onclick: () => change(i, -1) }, '−'),
+        h('output', { 'aria-live': 'polite' }, String(i.qty)),
+        h('button', { type: 'button', class: 'secondary', 'aria-label': t('shop.moreQty'), onclick: () => change(i, 1) }, '+')))))),
+    h('p', { class: 'total', id: 'cart-total' }, t('shop.total', { sum: money(total, cur) })),
+    h('div', { id: 'checkout-msg' }));
+    setMainButton(t('shop.checkout', { sum: money(total, cur) }), checkout);
+  }
+  async function change(i, d) {
+    i.qty = Math.max(0, i.qty + d);
+    try {
+      await saveCart(c.items);
+      c.items = c.items.filter((x) => x.qty > 0);
+      haptic('select');
+    } catch (e) { toast(errorText(e), 'error'); await load(); return; }
+    draw();
+  }
+  // One idempotency key per attempt of this cart: a retry after a dropped
+  // connection replays the same order instead of making a second one.
+  let idem = null;
+  async function checkout() {
+    const msg = document.getElementById('checkout-msg');
+    idem ||= crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
+    setMainButton(t('shop.paying'), checkout, { busy: true });
+    let r;
+    try {
+      r = await post(EP.checkout, { items: c.items.map((i) => ({ sku: i.sku, qty: i.qty })) }, { headers: { 'Idempotency-Key': idem } });
+    } catch (e) {
+      haptic('error');
+      if (e instanceof ApiError && (e.code === 'second_factor_required' || e.code === 'mfa_required')) {
+        mount(msg, notice('error', t('shop.stepUp'), { label: t('more.security'), run: () => app.go('security') }));
+      } else {
+        mount(msg, notice('error', errorText(e), { label: t('common.retry'), run: checkout }));
+      }
+      draw();
+      return;
+    }
+    idem = null;
+    const id = r.order_id ?? r.id ?? r.order?.id;
+    const url = r.payment?.url || r.payment_url || r.confirmation_url;
+    if (url && (r.payment?.provider === 'telegram' || /^https:\/\/t\.me\/\$/.test(url))) {
+      await openInvoice(url);
+      app.go(`shop/result?order=${id}`);
+    } else if (url) {
+      openExternal(url);
+      app.go(`shop/result?order=${id}`);
+    } else {
+      app.go(`shop/orders/${id}`);
+    }
+  }
+  load();
+  return () => hideMainButton();
+}
+
+function orderRow(o) {
+  const legacy = o.source === 'legacy' || o.read_only;
+  const id = legacy ? `legacy-${o.id}` : o.id;
+  return h('li', null, h('a', { class: 'row', href: `#/shop/orders/${id}`, 'data-id': id },
+    h('div', { class: 'main' },
+      h('div', { class: 'title' }, t('shop.orderNo', { n: o.number || o.id }), legacy ? h('span', { class: 'badge' }, ' ', t('shop.legacy')) : null),
+      h('div', { class: 'sub' }, [dateTime(o.created_ms), o.items_summary].filter(Boolean).join(' · '))),
+    h('div', { class: 'side' }, h('div', null, o.total || money(o.total_minor, o.currency)), h('div', { class: 'sub' }, stateText(o.state)))));
+}
+
+function orders(view, app) {
+  view.append(h('h1', null, t('more.orders')));
+  const box = h('div', null, spinner());
+  view.append(box);
+  (async function load() {
+    let body;
+    try {
+      body = await get(EP.orders);
+    } catch (e) {
+      mount(box, errorNotice(e, load));
+      return;
+    }
+    const all = items(body, 'orders');
+    const mine = all.filter((o) => !(o.source === 'legacy' || o.read_only));
+    const legacy = items(body.legacy || [], 'orders').concat(all.filter((o) => o.source === 'legacy' || o.read_only));
+    const linked = body.legacy_linked ?? (legacy.length > 0);
+    mount(box,
+      section(t('shop.newOrders'), mine.length ? h('ul', { class: 'list', id: 'orders' }, mine.map(orderRow)) : h('p', null, t('shop.noOrders'))),
+      section(t('shop.oldOrders'),
+        legacy.length ? h('ul', { class: 'list', id: 'legacy-orders' }, legacy.map(orderRow)) : null,
+        !linked ? h('p', null, t('shop.linkHint'), ' ', h('a', { href: '#/shop/link' }, t('shop.linkGo'))) : null,
+        linked && !legacy.length ? h('p', null, t('shop.noOrders')) : null));
+  })();
+}
+
+function orderDetails(view, app, id) {
+  const box = h('div', null, spinner());
+  view.append(box);
+  (async function load() {
+    let o;
+    try {
+      o = await get(EP.order(id));
+    } catch (e) {
+      mount(box, errorNotice(e, load));
+      return;
+    }
+    const readOnly = o.read_only || o.source === 'legacy';
+    mount(box,
+      h('h1', null, t('shop.orderNo', { n: o.number || o.id })),
+      readOnly ? notice('info', t('shop.legacyRo')) : null,
+      section(null, h('p', { id: 'order-state' }, h('strong', null, stateText(o.state))),
+        h('p', { class: 'hint' }, dateTime(o.created_ms))),
+      section(t('shop.items'), h('table', null,
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, t('shop.item')), h('th', { scope: 'col', class: 'num' }, t('shop.qty')),
+          h('th', { scope: 'col', class: 'num' }, t('shop.price')))),
+        h('tbody', null, items(o.items, 'items').map((i) => h('tr', null, h('td', null, i.title || i.sku),
+          h('td', { class: 'num' }, String(i.qty)), h('td', { class: 'num' }, money(i.price_minor, o.currency)))))),
+      h('p', { class: 'total' }, t('shop.total', { sum: o.total || money(o.total_minor, o.currency) }))),
+      Array.isArray(o.history) && o.history.length ? section(t('shop.history'), h('ol', { class: 'history' },
+        o.history.map((x) => h('li', null, `${dateTime(x.at_ms)} — ${stateText(x.to)}`)))) : null,
+      !readOnly && o.state === 'pending_payment' && o.payment?.url
+        ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', onclick: () => openExternal(o.payment.url) }, t('shop.payNow')))
+        : null,
+      !readOnly && (o.state === 'pending_payment' || o.state === 'paid')
+        ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', onclick: async () => {
+          try { await post(EP.cancel(o.id)); toast(t('shop.cancelled')); load(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, t('shop.cancel'))) : null);
+  })();
+}
+
+// Back from the payment page (or the Telegram sheet): the order's state is
+// the only truth; poll it for a short while until the payment settles.
+function result(view, app, id) {
+  view.append(h('h1', null, t('shop.result')));
+  const box = h('div', { 'aria-live': 'polite' }, spinner(t('shop.checking')));
+  view.append(box);
+  if (!id) { mount(box, notice('error', t('err.invalid'))); return; }
+  let timer = null;
+  let tries = 0;
+  async function poll() {
+    let o;
+    try {
+      o = await get(EP.order(id));
+    } catch (e) {
+      mount(box, errorNotice(e, poll));
+      return;
+    }
+    const link = h('a', { href: `#/shop/orders/${id}`, class: 'button secondary' }, t('shop.toOrder'));
+    if (o.state === 'pending_payment' && tries++ < 20) {
+      mount(box, spinner(t('shop.checking')), link);
+      timer = setTimeout(poll, 3000);
+      return;
+    }
+    if (o.state === 'pending_payment') mount(box, notice('info', t('shop.pending')), link);
+    else if (o.state === 'cancelled') { haptic('error'); mount(box, notice('error', t('shop.failed')), link); }
+    else { haptic('success'); mount(box, notice('ok', t('shop.paid', { n: o.number || o.id })), link); }
+  }
+  poll();
+  return () => clearTimeout(timer);
+}
+
+function link(view, app) {
+  view.append(h('h1', null, t('shop.linkTitle')), h('p', null, t('shop.linkIntro')));
+  const login = h('input', { type: 'text', name: 'login', autocomplete: 'username', autocapitalize: 'off', spellcheck: 'false' });
+  const pass = h('input', { type: 'password', name: 'password', autocomplete: 'current-password' });
+  const msg = h('p', { class: 'form-error', role: 'alert' });
+  const f = h('form', { id: 'legacy-link', novalidate: true }, field(t('shop.login'), login), field(t('shop.password'), pass), msg,
+    h('button', { type: 'submit', class: 'primary' }, t('shop.linkGo')));
+  f.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    try {
+      await post(EP.legacyLink, { login: login.value.trim(), password: pass.value });
+      pass.value = '';
+      haptic('success');
+      toast(t('shop.linked'));
+      app.go('shop/orders');
+    } catch (e) {
+      pass.value = '';
+      haptic('error');
+      msg.textContent = e instanceof ApiError && (e.code === 'second_factor_required' || e.code === 'mfa_required')
+        ? t('shop.stepUp') : e instanceof ApiError && e.status === 401 ? t('shop.badLogin') : errorText(e);
+    }
+  });
+  view.append(section(null, f));
 }
