@@ -20,12 +20,15 @@
 #include "bus.h"
 #include "enrol.h"
 #include "events.h"
+#include "fitdevices.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
 #include "fitcommon/mqloop.h"
 #include "ingest.h"
 #include "notify.h"
 #include "outbox.h"
+#include "progress.h"
+#include "progress_api.h"
 #include "worker.h"
 
 enum { ROLE_INGEST = 1, ROLE_WORKER = 2, ROLE_API = 4, ROLE_ALL = 7 };
@@ -47,11 +50,14 @@ typedef struct core_config {
     char ready_file[1024];
     char enrol_ca_cert[1024], enrol_ca_key[1024]; /* gateway CA: enables enrolment */
     int64_t enrol_cert_days;
+    int64_t workout_idle_s, workout_max_skew_s; /* progress: sessions */
+    char rebuild[32];                           /* "progress": replay, then exit */
     /* Outside messaging APIs (notify/channels.h); secrets come from files. */
     char telegram_api_base[256], whatsapp_api_base[256], whatsapp_phone_number_id[64];
     char whatsapp_token_file[1024], whatsapp_auth_template[64];
     char sms_api_base[256], sms_token_file[1024], sms_sender[32];
     char smtp_url[256], smtp_from[256];
+    int64_t gym_idle_timeout_s, devices_cmd_timeout_ms;
     log_level level;
 } core_config;
 
@@ -61,9 +67,12 @@ typedef struct core {
     bus *b;
     ingest *in;
     worker *wk;
+    progress_worker *pw;
+    progress_api *pa;
     api *ap;
     outbox_relay *outbox;
     enrol *enrol;
+    fitdevices *devices;
     bus_consumer *live;
     sd_event_source *bus_timer, *live_timer;
     char bot_token[256];
@@ -95,12 +104,17 @@ static const char *usage =
     "  ready_file=PATH                written with the API port once serving\n"
     "  enrol_ca_cert, enrol_ca_key    gateway CA (PEM): enables POST /api/v1/enrol\n"
     "  enrol_cert_days=N              gateway certificate lifetime (365)\n"
+    "  workout_idle_s=N               a workout ends after N s without readings (300)\n"
+    "  workout_max_skew_s=N           readings stamped further ahead are clamped (300)\n"
+    "  rebuild=progress               replay the bus into empty progress tables, exit\n"
     "  telegram_api_base=URL          Bot API (https://api.telegram.org)\n"
     "  whatsapp_api_base=URL, whatsapp_phone_number_id, whatsapp_token_file=FILE,\n"
     "  whatsapp_auth_template=NAME    WhatsApp Cloud API (https://graph.facebook.com)\n"
     "  sms_api_base=URL, sms_token_file=FILE, sms_sender   SMS gateway\n"
     "  smtp_url=smtp://HOST:PORT, smtp_from=ADDR            e-mail\n"
-    "  log_level=debug|info|warn|error\n";
+    "  log_level=debug|info|warn|error\n"
+    "  gym_idle_timeout_s=N           gym machine session idle timeout (300)\n"
+    "  devices_cmd_timeout_ms=N       wait for a gateway command result (5000)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
 {
@@ -153,6 +167,7 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"sms_sender", c->sms_sender, sizeof c->sms_sender},
         {"smtp_url", c->smtp_url, sizeof c->smtp_url},
         {"smtp_from", c->smtp_from, sizeof c->smtp_from},
+        {"rebuild", c->rebuild, sizeof c->rebuild},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (!strcmp(k, strs[i].key))
@@ -167,8 +182,16 @@ static int core_setting(void *ctx, const char *k, const char *v)
         return cfg_parse_int(v, 0, 1, &c->dev);
     if (!strcmp(k, "enrol_cert_days"))
         return cfg_parse_int(v, 1, 3650, &c->enrol_cert_days);
+    if (!strcmp(k, "workout_idle_s"))
+        return cfg_parse_int(v, 1, 86400, &c->workout_idle_s);
+    if (!strcmp(k, "workout_max_skew_s"))
+        return cfg_parse_int(v, 1, 86400, &c->workout_max_skew_s);
     if (!strcmp(k, "log_level"))
         return log_level_parse(v, &c->level);
+    if (!strcmp(k, "gym_idle_timeout_s"))
+        return cfg_parse_int(v, 5, 7200, &c->gym_idle_timeout_s);
+    if (!strcmp(k, "devices_cmd_timeout_ms"))
+        return cfg_parse_int(v, 100, 60000, &c->devices_cmd_timeout_ms);
     return -1;
 }
 
@@ -185,6 +208,8 @@ static int load_config(core_config *c, int argc, char **argv)
     c->http_port = 8080;
     copy(c->miniapp_dir, sizeof c->miniapp_dir, "cloud/miniapp/dist");
     c->initdata_max_age_s = 86400;
+    c->workout_idle_s = 300;
+    c->workout_max_skew_s = 300;
     c->level = LOG_INFO;
     int rc = cfg_load(argc, argv, core_setting, c);
     if (rc)
@@ -344,6 +369,9 @@ static int core_start(core *k)
         return -1;
     if (c->roles & ROLE_WORKER && worker_new(&k->wk, k->ev, k->b, db) < 0)
         return -1;
+    progress_cfg pc = {c->workout_idle_s * 1000, c->workout_max_skew_s * 1000};
+    if (c->roles & ROLE_WORKER && progress_worker_new(&k->pw, k->ev, k->b, db, &pc) < 0)
+        return -1;
     if (c->roles & ROLE_API) {
         api_config ac = {
             .bind_addr = c->http_bind,
@@ -369,6 +397,25 @@ static int core_start(core *k)
                 api_add_routes(k->ap, enrol_routes, enrol_nroutes, k->enrol) < 0)
                 return -1;
         }
+        fitdevices_config dc = {
+            .db_path = db,
+            .mqtt = {.host = c->mqtt_host,
+                     .port = (int)c->mqtt_port,
+                     .client_id = "fitgate-core-devices",
+                     .clean_start = true,
+                     .keepalive_s = 30,
+                     .cafile = c->mqtt_cafile[0] ? c->mqtt_cafile : NULL,
+                     .certfile = c->mqtt_certfile[0] ? c->mqtt_certfile : NULL,
+                     .keyfile = c->mqtt_keyfile[0] ? c->mqtt_keyfile : NULL},
+            .cmd_timeout_ms = (uint32_t)c->devices_cmd_timeout_ms,
+            .gym_idle_timeout_s = (uint32_t)c->gym_idle_timeout_s,
+        };
+        if (fitdevices_new(&k->devices, k->ev, k->ap, &dc) < 0 ||
+            api_add_routes(k->ap, fitdevices_routes, fitdevices_nroutes, k->devices) < 0)
+            return -1;
+        if (progress_api_new(&k->pa, db) < 0 ||
+            api_add_routes(k->ap, progress_routes, progress_nroutes, k->pa) < 0)
+            return -1;
         if (api_serve(k->ap) < 0 ||
             bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
             sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,
@@ -418,8 +465,11 @@ static void core_stop(core *k)
         bus_consumer_close(k->live);
     notifier_free(k->notifier);
     worker_free(k->wk);
+    progress_worker_free(k->pw);
     if (k->ap)
         api_stop(k->ap);
+    progress_api_free(k->pa);
+    fitdevices_free(k->devices); /* after the api: its handlers use it */
     enrol_free(k->enrol);
     outbox_relay_free(k->outbox);
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
@@ -427,6 +477,20 @@ static void core_stop(core *k)
     bus_close(k->b);
     notify_channels_free(k->channels);
     sd_event_unref(k->ev);
+}
+
+static int rebuild(core *k)
+{
+    if (strcmp(k->cfg.rebuild, "progress")) {
+        log_error("config_invalid", "rebuild knows: progress");
+        return 2;
+    }
+    char db[1100];
+    snprintf(db, sizeof db, "%s/core.db", k->cfg.data_dir);
+    progress_cfg pc = {k->cfg.workout_idle_s * 1000, k->cfg.workout_max_skew_s * 1000};
+    int rc = open_bus(k) < 0 || progress_rebuild(k->b, db, &pc, 2000) < 0;
+    bus_close(k->b);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -443,6 +507,8 @@ int main(int argc, char **argv)
     if (rc)
         return 2;
     log_init("fitgate-core", k.cfg.level);
+    if (k.cfg.rebuild[0]) /* operator: fitgate-core --rebuild=progress [--data_dir=..] */
+        return rebuild(&k);
     if (mqloop_daemon_event(&k.ev) < 0)
         return 1;
     if (core_start(&k) < 0) {

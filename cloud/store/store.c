@@ -126,6 +126,20 @@ store_status store_bind_device(store *s, const char *device, int64_t user_id)
     return rc == SQLITE_DONE ? STORE_OK : store_fail(s, "device bind failed");
 }
 
+store_status store_unbind_device(store *s, const char *device)
+{
+    if (!fp_device_id_valid(device, strlen(device)))
+        return STORE_ERR_ARG;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM device_bindings WHERE device=?", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_fail(s, "device unbind failed");
+}
+
 /* Owner lookups repeat for every reading of a device within a batch: remember
  * the last device seen, which is enough for batches grouped by device. */
 typedef struct owner_cache {

@@ -41,6 +41,9 @@ store_status store_put_readings(store *s, const char *gateway, uint64_t epoch,
 
 /* Bind a device to a user (replaces an earlier binding). */
 store_status store_bind_device(store *s, const char *device, int64_t user_id);
+/* Remove a device's binding (later readings go to no user). Unbinding an
+ * unbound device is not an error. */
+store_status store_unbind_device(store *s, const char *device);
 /* The user a device is bound to; STORE_ERR_NOTFOUND when unbound. */
 store_status store_device_owner(store *s, const char *device, int64_t *user_id);
 
