@@ -5,10 +5,11 @@
 #   make run     the embedded stack with simulated devices; prints a URL
 #   make bench   pipeline, decoders, live latency, flashing -> docs/benchmarks.md
 #   make fuzz    long fuzz runs (FUZZ_SECONDS per target, default 300)
+#   make soak    the stack under load for SOAK_MINUTES (30): no loss, flat memory
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test run bench fuzz format lint clean
+.PHONY: all build deps test run bench fuzz soak format lint clean
 
 all: build
 
@@ -34,6 +35,10 @@ bench: deps
 
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
+
+soak: deps
+	@scripts/build.sh release
+	@/usr/bin/python3 tests/soak/soak.py
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
