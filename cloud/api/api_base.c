@@ -43,8 +43,7 @@ static int h_metrics(void *ctx, api_req *rq)
     char *text = metrics_render();
     if (!text)
         return api_reply_error(rq, 500, "internal", "out of memory");
-    int rc = api_reply_raw(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-                           strlen(text));
+    int rc = api_reply_raw(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);
     return rc;
 }
@@ -185,8 +184,8 @@ static int h_readings(void *ctx, api_req *rq)
         return api_reply_error(rq, 500, "internal", "out of memory");
     fputc('[', o.f);
     pthread_mutex_lock(&a->store_mu);
-    store_status st = store_user_readings(a->s, api_who(rq)->user_id, since, (size_t)limit,
-                                          append_reading, &o);
+    store_status st =
+        store_user_readings(a->s, api_who(rq)->user_id, since, (size_t)limit, append_reading, &o);
     pthread_mutex_unlock(&a->store_mu);
     fputc(']', o.f);
     if (fclose(o.f) != 0 || st != STORE_OK) {

@@ -346,7 +346,7 @@ static void write_ready_file(core *k)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return;
-    fprintf(f, "%u\n", k->ap ? api_port(k->ap) : 0);
+    fprintf(f, "%u\n", k->ap ? (unsigned)api_port(k->ap) : 0u);
     fclose(f);
     rename(tmp, k->cfg.ready_file);
 }

@@ -27,28 +27,28 @@
  * owning module; keyed by user id so one user's events stay in order. The
  * type ends in a version: a consumer skips (and counts) types it does not
  * know. docs/events.md describes each type's data. */
-#define EVT_TOPIC_IDENTITY "fit.identity.v1" /* identity, 2FA, device bindings */
-#define EVT_TYPE_USER_REGISTERED  "fit.user.registered.v1"
-#define EVT_TYPE_IDENTITY_LINKED  "fit.user.identity_linked.v1"
-#define EVT_TYPE_2FA_ENABLED      "fit.user.two_factor_enabled.v1"
-#define EVT_TYPE_2FA_DISABLED     "fit.user.two_factor_disabled.v1"
-#define EVT_TYPE_LEGACY_LINKED    "fit.user.legacy_account_linked.v1"
-#define EVT_TYPE_DEVICE_PAIRED    "fit.device.paired.v1"
-#define EVT_TYPE_DEVICE_UNPAIRED  "fit.device.unpaired.v1"
-#define EVT_TOPIC_WORKOUTS "fit.workouts.v1"
-#define EVT_TYPE_WORKOUT_COMPLETED "fit.workout.completed.v1"
-#define EVT_TOPIC_GAMIFICATION "fit.gamification.v1"
+#define EVT_TOPIC_IDENTITY            "fit.identity.v1" /* identity, 2FA, device bindings */
+#define EVT_TYPE_USER_REGISTERED      "fit.user.registered.v1"
+#define EVT_TYPE_IDENTITY_LINKED      "fit.user.identity_linked.v1"
+#define EVT_TYPE_2FA_ENABLED          "fit.user.two_factor_enabled.v1"
+#define EVT_TYPE_2FA_DISABLED         "fit.user.two_factor_disabled.v1"
+#define EVT_TYPE_LEGACY_LINKED        "fit.user.legacy_account_linked.v1"
+#define EVT_TYPE_DEVICE_PAIRED        "fit.device.paired.v1"
+#define EVT_TYPE_DEVICE_UNPAIRED      "fit.device.unpaired.v1"
+#define EVT_TOPIC_WORKOUTS            "fit.workouts.v1"
+#define EVT_TYPE_WORKOUT_COMPLETED    "fit.workout.completed.v1"
+#define EVT_TOPIC_GAMIFICATION        "fit.gamification.v1"
 #define EVT_TYPE_ACHIEVEMENT_UNLOCKED "fit.achievement.unlocked.v1"
-#define EVT_TOPIC_ORDERS "fit.orders.v1"
-#define EVT_TYPE_ORDER_PLACED    "fit.order.placed.v1"
-#define EVT_TYPE_ORDER_PAID      "fit.order.paid.v1"
-#define EVT_TYPE_ORDER_CANCELLED "fit.order.cancelled.v1"
-#define EVT_TYPE_ORDER_SHIPPED   "fit.order.shipped.v1"
-#define EVT_TYPE_ORDER_DELIVERED "fit.order.delivered.v1"
-#define EVT_TYPE_ORDER_COMPLETED "fit.order.completed.v1"
-#define EVT_TYPE_ORDER_REFUNDED  "fit.order.refunded.v1"
-#define EVT_TOPIC_NOTIFY "fit.notify.v1" /* messages to send to a user */
-#define EVT_TYPE_NOTIFY_REQUESTED "fit.notify.requested.v1"
+#define EVT_TOPIC_ORDERS              "fit.orders.v1"
+#define EVT_TYPE_ORDER_PLACED         "fit.order.placed.v1"
+#define EVT_TYPE_ORDER_PAID           "fit.order.paid.v1"
+#define EVT_TYPE_ORDER_CANCELLED      "fit.order.cancelled.v1"
+#define EVT_TYPE_ORDER_SHIPPED        "fit.order.shipped.v1"
+#define EVT_TYPE_ORDER_DELIVERED      "fit.order.delivered.v1"
+#define EVT_TYPE_ORDER_COMPLETED      "fit.order.completed.v1"
+#define EVT_TYPE_ORDER_REFUNDED       "fit.order.refunded.v1"
+#define EVT_TOPIC_NOTIFY              "fit.notify.v1" /* messages to send to a user */
+#define EVT_TYPE_NOTIFY_REQUESTED     "fit.notify.requested.v1"
 
 /* A decoded business event. Strings point into the event; data is owned by
  * it. Free with evt_free(). */

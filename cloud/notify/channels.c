@@ -143,9 +143,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 }
 
 typedef struct http_result {
-    long status;       /* 0: no HTTP answer */
-    long retry_after;  /* Retry-After header, seconds; -1 when absent */
-    cJSON *json;       /* parsed body or NULL */
+    long status;      /* 0: no HTTP answer */
+    long retry_after; /* Retry-After header, seconds; -1 when absent */
+    cJSON *json;      /* parsed body or NULL */
 } http_result;
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
@@ -317,9 +317,10 @@ notify_status notify_whatsapp_code(notify_channels *n, const char *to, const cha
     cJSON *t = cJSON_AddObjectToObject(o, "template");
     cJSON_AddStringToObject(t, "name", n->wa_template);
     cJSON *l = cJSON_AddObjectToObject(t, "language");
-    cJSON_AddStringToObject(l, "code", lang && !strcmp(lang, "ru")   ? "ru"
-                                       : lang && !strcmp(lang, "zh") ? "zh_CN"
-                                                                     : "en_US");
+    cJSON_AddStringToObject(l, "code",
+                            lang && !strcmp(lang, "ru")   ? "ru"
+                            : lang && !strcmp(lang, "zh") ? "zh_CN"
+                                                          : "en_US");
     cJSON *comps = cJSON_AddArrayToObject(t, "components");
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "body");
@@ -361,8 +362,7 @@ static int e164_ok(const char *s)
     return 1;
 }
 
-notify_status notify_sms(notify_channels *n, const char *to, const char *text,
-                         int *retry_after_s)
+notify_status notify_sms(notify_channels *n, const char *to, const char *text, int *retry_after_s)
 {
     if (!n->sms_base || !n->sms_token)
         return finish(CH_SMS, NOTIFY_ERR_CONFIG);
@@ -499,7 +499,7 @@ notify_status notify_email(notify_channels *n, const char *to, const char *subje
         CURLcode rc = curl_easy_perform(c);
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        st = rc == CURLE_OK                            ? NOTIFY_OK
+        st = rc == CURLE_OK                             ? NOTIFY_OK
              : code >= 500 && code < 600 && code != 552 ? NOTIFY_ERR_REFUSED
                                                         : NOTIFY_ERR_TEMPORARY;
         if (rc != CURLE_OK)

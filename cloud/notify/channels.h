@@ -71,8 +71,7 @@ notify_status notify_whatsapp_code(notify_channels *n, const char *to, const cha
 notify_status notify_whatsapp_text(notify_channels *n, const char *to, const char *text,
                                    int *retry_after_s);
 /* SMS to an E.164 number ("+4915112345678"). */
-notify_status notify_sms(notify_channels *n, const char *to, const char *text,
-                         int *retry_after_s);
+notify_status notify_sms(notify_channels *n, const char *to, const char *text, int *retry_after_s);
 /* E-mail (text/plain; UTF-8). */
 notify_status notify_email(notify_channels *n, const char *to, const char *subject,
                            const char *text);

@@ -25,8 +25,8 @@
 #define NOTIFY_IDLE_US 50000
 #define NOTIFY_CHATS   256 /* last-send times remembered for pacing */
 
-static const char *const topics[] = {EVT_TOPIC_IDENTITY, EVT_TOPIC_WORKOUTS,
-                                     EVT_TOPIC_GAMIFICATION, EVT_TOPIC_ORDERS};
+static const char *const topics[] = {EVT_TOPIC_IDENTITY, EVT_TOPIC_WORKOUTS, EVT_TOPIC_GAMIFICATION,
+                                     EVT_TOPIC_ORDERS};
 #define NTOPICS (sizeof topics / sizeof topics[0])
 
 static const char *const schema =
@@ -42,8 +42,8 @@ struct notifier {
     bus *b;
     bus_consumer *c[NTOPICS];
     sd_event_source *timer;
-    sqlite3 *db;     /* event loop: inserts */
-    sqlite3 *db_tx;  /* sender thread */
+    sqlite3 *db;    /* event loop: inserts */
+    sqlite3 *db_tx; /* sender thread */
     notify_options opt;
     pthread_t thread;
     int thread_started;
@@ -125,8 +125,8 @@ static int queue_event(notifier *n, const bus_record *rec)
             if (sqlite3_step(st) != SQLITE_DONE)
                 rc = -1;
             else if (sqlite3_changes(n->db) == 1)
-                metric_add(&m_queued, 1), __atomic_add_fetch(&n->counts.queued, 1,
-                                                              __ATOMIC_RELAXED);
+                metric_add(&m_queued, 1),
+                    __atomic_add_fetch(&n->counts.queued, 1, __ATOMIC_RELAXED);
             else
                 metric_add(&m_skipped, 1); /* redelivered: already queued */
         } else {
@@ -373,8 +373,8 @@ int notifier_new(notifier **out, sd_event *ev, bus *b, const notify_options *opt
              open_db(opt->db_path, &n->db_tx) == 0;
     for (size_t t = 0; ok && t < NTOPICS; t++)
         ok = bus_consumer_open(b, NOTIFY_GROUP, topics[t], 0, &n->c[t]) == BUS_OK;
-    ok = ok && sd_event_add_time_relative(ev, &n->timer, CLOCK_MONOTONIC, 1000, 1000, on_timer,
-                                          n) >= 0;
+    ok = ok &&
+         sd_event_add_time_relative(ev, &n->timer, CLOCK_MONOTONIC, 1000, 1000, on_timer, n) >= 0;
     ok = ok && pthread_create(&n->thread, NULL, sender_main, n) == 0;
     if (!ok) {
         notifier_free(n);

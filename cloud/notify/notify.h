@@ -40,8 +40,8 @@ typedef struct notify_contact {
 typedef int (*notify_contact_fn)(void *ctx, int64_t user_id, notify_contact *out);
 
 typedef struct notify_options {
-    const char *db_path;      /* core.db: the queue table lives there */
-    notify_channels *ch;      /* not owned; outlives the notifier */
+    const char *db_path; /* core.db: the queue table lives there */
+    notify_channels *ch; /* not owned; outlives the notifier */
     notify_contact_fn contact;
     void *contact_ctx;
     int per_chat_interval_ms; /* default 1100 */

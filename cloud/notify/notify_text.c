@@ -24,7 +24,7 @@ static const char *str(const cJSON *d, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, key);
     return cJSON_IsString(v) && v->valuestring[0] && strlen(v->valuestring) < 200 ? v->valuestring
-                                                                                   : NULL;
+                                                                                  : NULL;
 }
 
 static int num(const cJSON *d, const char *key, double *out)
@@ -62,8 +62,8 @@ static int workout(int l, const cJSON *d, char **t)
     if (has_dur)
         o += (size_t)snprintf(parts + o, sizeof parts - o, ": %.0f %s", dur / 60.0, min[l]);
     if (has_hr && o < sizeof parts)
-        o += (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.0f", o ? ", " : ": ", avg[l],
-                              hr);
+        o +=
+            (size_t)snprintf(parts + o, sizeof parts - o, "%s%s %.0f", o ? ", " : ": ", avg[l], hr);
     if (has_dist && dist > 0 && o < sizeof parts)
         snprintf(parts + o, sizeof parts - o, "%s%.2f %s", o ? ", " : ": ", dist / 1000.0, km[l]);
     return asprintf(t, "%s%s.", head[l], parts);
@@ -84,14 +84,13 @@ static int order(int l, const char *type, const cJSON *d, char **t)
         const char *type;
         const char *text[3];
     } states[] = {
-        {EVT_TYPE_ORDER_PLACED, {"is placed and waits for payment", "оформлен и ждёт оплаты",
-                                 "已下单，等待付款"}},
+        {EVT_TYPE_ORDER_PLACED,
+         {"is placed and waits for payment", "оформлен и ждёт оплаты", "已下单，等待付款"}},
         {EVT_TYPE_ORDER_PAID, {"is paid, thank you", "оплачен, спасибо", "已付款，谢谢"}},
         {EVT_TYPE_ORDER_SHIPPED, {"is on its way", "отправлен", "已发货"}},
         {EVT_TYPE_ORDER_DELIVERED, {"is delivered", "доставлен", "已送达"}},
         {EVT_TYPE_ORDER_CANCELLED, {"is cancelled", "отменён", "已取消"}},
-        {EVT_TYPE_ORDER_REFUNDED, {"is refunded", "возвращён, деньги вернутся на карту",
-                                   "已退款"}},
+        {EVT_TYPE_ORDER_REFUNDED, {"is refunded", "возвращён, деньги вернутся на карту", "已退款"}},
     };
     static const char *const word[] = {"Order", "Заказ", "订单"};
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
@@ -117,13 +116,14 @@ int notify_compose(const char *type, const cJSON *data, const char *lang, const 
     if (strcmp(type, EVT_TYPE_USER_REGISTERED) == 0)
         rc = welcome(l, first_name && first_name[0] ? first_name : str(data, "first_name"), text);
     else if (strcmp(type, EVT_TYPE_2FA_ENABLED) == 0)
-        rc = asprintf(text, "%s",
-                      (const char *[]){
-                          "Two-factor authentication is on for your fitgate account. If this "
-                          "was not you, open the app and sign out everywhere.",
-                          "Двухфакторная аутентификация включена. Если это были не вы, "
-                          "откройте приложение и завершите все сеансы.",
-                          "您的 fitgate 账户已开启双重验证。如非本人操作，请打开应用并退出所有会话。"}[l]);
+        rc = asprintf(
+            text, "%s",
+            (const char *[]){
+                "Two-factor authentication is on for your fitgate account. If this "
+                "was not you, open the app and sign out everywhere.",
+                "Двухфакторная аутентификация включена. Если это были не вы, "
+                "откройте приложение и завершите все сеансы.",
+                "您的 fitgate 账户已开启双重验证。如非本人操作，请打开应用并退出所有会话。"}[l]);
     else if (strcmp(type, EVT_TYPE_WORKOUT_COMPLETED) == 0)
         rc = workout(l, data, text);
     else if (strcmp(type, EVT_TYPE_ACHIEVEMENT_UNLOCKED) == 0)

@@ -19,11 +19,10 @@
 #define OUTBOX_IDLE_US    20000   /* poll interval while the table is empty */
 #define OUTBOX_BACKOFF_US 1000000 /* after a failed publish */
 
-static const char *const outbox_schema =
-    "CREATE TABLE IF NOT EXISTS outbox ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " topic TEXT NOT NULL, key TEXT, value BLOB NOT NULL,"
-    " created_ms INTEGER NOT NULL)";
+static const char *const outbox_schema = "CREATE TABLE IF NOT EXISTS outbox ("
+                                         " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                         " topic TEXT NOT NULL, key TEXT, value BLOB NOT NULL,"
+                                         " created_ms INTEGER NOT NULL)";
 
 static metric m_added, m_published, m_failed, m_pending;
 static int metrics_done;

@@ -789,7 +789,6 @@ static void test_real_miniapp(void **state)
     port = saved;
 }
 
-
 /* ---- the router, as modules use it ---- */
 
 static int r_echo(void *ctx, api_req *rq)
@@ -851,9 +850,8 @@ static void test_router(void **state)
     api_config cfg = {.db_path = db, .bot_token = TOKEN, .trusted_proxies = "127.0.0.1"};
     api *a;
     assert_int_equal(api_new(&a, &cfg), 0);
-    assert_int_equal(api_add_routes(a, test_routes, sizeof test_routes / sizeof test_routes[0],
-                                    "mod"),
-                     0);
+    assert_int_equal(
+        api_add_routes(a, test_routes, sizeof test_routes / sizeof test_routes[0], "mod"), 0);
     api_set_authenticator(a, fake_auth, NULL);
     assert_int_equal(api_serve(a), 0);
     /* No routes once serving. */
@@ -930,8 +928,8 @@ static void test_router(void **state)
 
     /* Behind a trusted proxy the last X-Forwarded-For hop is the client;
      * junk there is ignored. */
-    r = request("GET", "/api/v1/things/a/parts/b",
-                "X-Forwarded-For: 6.6.6.6, 203.0.113.9\r\n", NULL);
+    r = request("GET", "/api/v1/things/a/parts/b", "X-Forwarded-For: 6.6.6.6, 203.0.113.9\r\n",
+                NULL);
     assert_non_null(strstr(r.body, "\"peer\":\"203.0.113.9\""));
     resp_free(&r);
     r = request("GET", "/api/v1/things/a/parts/b", "X-Forwarded-For: not-an-ip\r\n", NULL);
@@ -979,13 +977,19 @@ static void test_live_hub_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_and_headers), cmocka_unit_test(test_sign_in_cookie_me),
-        cmocka_unit_test(test_sign_in_rejections), cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_readings),           cmocka_unit_test(test_live),
+        cmocka_unit_test(test_health_and_headers),
+        cmocka_unit_test(test_sign_in_cookie_me),
+        cmocka_unit_test(test_sign_in_rejections),
+        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_readings),
+        cmocka_unit_test(test_live),
         cmocka_unit_test(test_router),
-        cmocka_unit_test(test_dev_launch),         cmocka_unit_test(test_static_files),
-        cmocka_unit_test(test_oversize_body),      cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_real_miniapp),       cmocka_unit_test(test_live_hub_cap),
+        cmocka_unit_test(test_dev_launch),
+        cmocka_unit_test(test_static_files),
+        cmocka_unit_test(test_oversize_body),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_real_miniapp),
+        cmocka_unit_test(test_live_hub_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

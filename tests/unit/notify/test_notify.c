@@ -388,8 +388,8 @@ static void test_notifier(void **state)
     sd_event *ev;
     assert_int_equal(sd_event_new(&ev), 0);
     notify_channels *ch = channels();
-    notify_options opt = {.db_path = core, .ch = ch, .contact = contact,
-                          .per_chat_interval_ms = 200};
+    notify_options opt = {
+        .db_path = core, .ch = ch, .contact = contact, .per_chat_interval_ms = 200};
     notifier *n;
     assert_int_equal(notifier_new(&n, ev, b, &opt), 0);
 

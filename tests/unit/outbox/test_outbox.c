@@ -68,9 +68,8 @@ static void add_event(fixture *f, int n, int commit)
         cJSON *d = cJSON_CreateObject();
         cJSON_AddNumberToObject(d, "user_id", serial);
         cJSON_AddStringToObject(d, "messenger", "telegram");
-        assert_int_equal(outbox_add(f->db, EVT_TOPIC_IDENTITY, "42", id,
-                                    EVT_TYPE_USER_REGISTERED, "fitgate-core/identity", "user/42",
-                                    d),
+        assert_int_equal(outbox_add(f->db, EVT_TOPIC_IDENTITY, "42", id, EVT_TYPE_USER_REGISTERED,
+                                    "fitgate-core/identity", "user/42", d),
                          0);
         cJSON_Delete(d);
     }
@@ -209,7 +208,9 @@ static void test_envelope(void **state)
     assert_int_equal(evt_encode("a/1", "t.v1", "src", NULL, NULL, &s, &len), -1);
     cJSON_Delete(d);
     const char *bad[] = {
-        "", "[]", "{\"specversion\":\"1.0\"}",
+        "",
+        "[]",
+        "{\"specversion\":\"1.0\"}",
         "{\"specversion\":\"0.3\",\"id\":\"x\",\"type\":\"t\",\"source\":\"s\",\"data\":{}}",
         "{\"specversion\":\"1.0\",\"id\":\"x\",\"type\":\"t\",\"source\":\"s\",\"data\":[]}",
         "{\"specversion\":\"1.0\",\"id\":\"\",\"type\":\"t\",\"source\":\"s\",\"data\":{}}",
