@@ -793,6 +793,9 @@ static void test_real_miniapp(void **state)
 
 static int r_echo(void *ctx, api_req *rq)
 {
+    int64_t n;
+    if (api_query_i64(rq, "n", 7, 0, 100, &n) != 0)
+        return api_reply_error(rq, 400, "malformed", "n must be 0..100");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "ctx", (const char *)ctx);
     cJSON_AddStringToObject(o, "a0", api_path_arg(rq, 0) ? api_path_arg(rq, 0) : "");
@@ -803,9 +806,6 @@ static int r_echo(void *ctx, api_req *rq)
     const cJSON *b = api_body_json(rq);
     if (b)
         cJSON_AddItemToObject(o, "body", cJSON_Duplicate(b, 1));
-    int64_t n;
-    if (api_query_i64(rq, "n", 7, 0, 100, &n) != 0)
-        return api_reply_error(rq, 400, "malformed", "n must be 0..100");
     cJSON_AddNumberToObject(o, "n", (double)n);
     api_reply_header(rq, "X-Test", "yes");
     return api_reply_json(rq, 201, o);
