@@ -18,5 +18,7 @@ int fw_cmd_bmap(int argc, char **argv);
 int fw_cmd_bundle(int argc, char **argv);
 /* provision TARGET ... (provision.c, parttable.c) */
 int fw_cmd_provision(int argc, char **argv);
+/* update install|mark-good|status|boot (update.c, update_env.c) */
+int fw_cmd_update(int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@ static const char *usage =
     "  bmap create IMAGE      print a bmap 2.0 file for a sparse image\n"
     "  bundle create|sign|verify|inspect   signed update bundles\n"
     "  provision TARGET ...   first-boot configuration into an image or directory\n"
+    "  update install|mark-good|status|boot   A/B updates on the gateway\n"
     "Run `fitgate-fw <command> --help` for the options of a command.\n";
 
 int main(int argc, char **argv)
@@ -28,6 +29,8 @@ int main(int argc, char **argv)
         return fw_cmd_verify(argc - 1, argv + 1);
     if (!strcmp(cmd, "bmap"))
         return fw_cmd_bmap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "update"))
+        return fw_cmd_update(argc - 1, argv + 1);
     if (!strcmp(cmd, "provision"))
         return fw_cmd_provision(argc - 1, argv + 1);
     if (!strcmp(cmd, "bundle"))

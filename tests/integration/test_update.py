@@ -1,0 +1,234 @@
+"""fitgate-fw update: A/B installs, boot attempts, rollback, power loss.
+
+A gateway without hardware: two files are the A and B rootfs slots, the
+bootloader is the file backend (BOOT_ORDER, BOOT_x_LEFT in an env file) and
+`fitgate-fw update boot` plays U-Boot's boot script, writing the kernel
+command line (fitgate.slot=X) the updater reads - as RAUC's tests do with
+files and a script backend. Bundles are made and signed with fitgate-fw
+under a throwaway release CA (codeSigning signer) made with openssl.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+BIN = os.environ.get("FITGATE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+FW = os.path.join(BIN, "fitgate-fw")
+MIB = 1 << 20
+STEPS = ["verified", "marked-bad", "writing", "written", "read-back", "state", "switched"]
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def signing(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("release-ca"))
+    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
+    sh("openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+       "-nodes", "-keyout", ca_key, "-out", ca, "-subj", "/CN=fitgate-release-ca", "-days", "2",
+       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    key, csr, crt = (os.path.join(d, n) for n in ("signer.key", "signer.csr", "signer.pem"))
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("extendedKeyUsage=codeSigning\nkeyUsage=digitalSignature\n")
+    sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    sh("openssl", "req", "-new", "-key", key, "-subj", "/CN=fitgate-release-signer", "-out", csr)
+    sh("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+       "-days", "2", "-extfile", ext, "-out", crt)
+    return {"dir": d, "ca": ca, "key": key, "cert": crt, "bundles": {}}
+
+
+def bundle(signing, version, compatible="rpi4", size=2 * MIB, expires="2030-01-01T00:00:00Z"):
+    """A signed bundle with a random rootfs image (cached per arguments)."""
+    k = (version, compatible, size, expires)
+    if k in signing["bundles"]:
+        return signing["bundles"][k]
+    name = f"b-{version}-{compatible}-{size}-{expires[:4]}"
+    img = os.path.join(signing["dir"], name + ".img")
+    with open(img, "wb") as f:
+        f.write(os.urandom(size))
+    out = os.path.join(signing["dir"], name)
+    sh(FW, "bundle", "create", "--compatible", compatible, "--version", str(version),
+       "--expires", expires, "--image", f"rootfs={img}", out)
+    sh(FW, "bundle", "sign", "--key", signing["key"], "--cert", signing["cert"], out)
+    signing["bundles"][k] = (out, img)
+    return out, img
+
+
+class Gateway:
+    def __init__(self, d, keyring, slot_size=4 * MIB):
+        self.d = d
+        self.slots = [os.path.join(d, "slot-a.img"), os.path.join(d, "slot-b.img")]
+        for p in self.slots:
+            with open(p, "wb") as f:
+                f.truncate(slot_size)
+        with open(self.slots[0], "r+b") as f:
+            f.write(b"factory rootfs" * 1000)
+        self.env = os.path.join(d, "uboot.env")
+        self.cmdline = os.path.join(d, "cmdline")
+        self.conf = os.path.join(d, "slots.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"compatible = rpi4\nkeyring = {keyring}\nstate_dir = {d}/state\n"
+                    f"bootloader = file\nbootloader_env = {self.env}\n"
+                    f"booted_from = {self.cmdline}\nattempts = 3\n"
+                    f"slot.a.rootfs = {self.slots[0]}\nslot.b.rootfs = {self.slots[1]}\n")
+        # Factory: first boot from A, the image's own health check marks it good.
+        assert self.boot() == "A"
+        assert self.run("mark-good")[0] == 0
+
+    def run(self, sub, *args, kill_at=None, json_out=True):
+        env = dict(os.environ)
+        if kill_at:
+            env["FITGATE_UPDATE_KILL_AT"] = kill_at
+        argv = [FW, "update", sub, *args, "--slots", self.conf] + (["--json"] if json_out else [])
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        out = json.loads(r.stdout) if json_out and r.stdout.strip() else None
+        return r.returncode, out, r.stderr
+
+    def install(self, b, kill_at=None):
+        return self.run("install", b, kill_at=kill_at)
+
+    def boot(self):
+        r = subprocess.run([FW, "update", "boot", "--slots", self.conf], capture_output=True,
+                           text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    def status(self):
+        r = subprocess.run([FW, "update", "status", "--slots", self.conf], capture_output=True,
+                           text=True, check=True)
+        s = json.loads(r.stdout)
+        assert "error" not in s, s
+        return s
+
+    def slot_bytes(self, i, n):
+        with open(self.slots[i], "rb") as f:
+            return f.read(n)
+
+    def snapshot(self):
+        """Everything the updater may touch, for 'nothing changed' checks."""
+        files = [self.env, os.path.join(self.d, "state", "state.json")] + self.slots
+        return [open(p, "rb").read() for p in files]
+
+
+@pytest.fixture
+def gw(tmp_path, signing):
+    return Gateway(str(tmp_path), signing["ca"])
+
+
+def test_install_boot_mark_good_then_next_update(gw, signing):
+    b1, img1 = bundle(signing, 1)
+    rc, out, err = gw.install(b1)
+    assert rc == 0, (out, err)
+    assert out["slot"] == "B"
+    s = gw.status()
+    assert s["boot_order"] == "BA" and s["slots"]["B"] == {"version": 1, "status": "installed",
+                                                           "attempts_left": 3}
+    img = open(img1, "rb").read()
+    assert gw.slot_bytes(1, len(img)) == img
+    assert s["floor"] == 0  # the floor moves only after mark-good
+    assert gw.boot() == "B"
+    rc, _, err = gw.run("mark-good")
+    assert rc == 0, err
+    s = gw.status()
+    assert s["slots"]["B"]["status"] == "good" and s["floor"] == 1
+    assert s["boot_order"] == "BA" and s["slots"]["B"]["attempts_left"] == 3
+    # The next update goes into A, the one not running.
+    b2, img2 = bundle(signing, 2)
+    rc, out, err = gw.install(b2)
+    assert rc == 0 and out["slot"] == "A", (out, err)
+    assert gw.boot() == "A"
+    assert gw.run("mark-good")[0] == 0
+    assert gw.status()["floor"] == 2
+    img = open(img2, "rb").read()
+    assert gw.slot_bytes(0, len(img)) == img
+
+
+def test_rollback_when_never_marked_good(gw, signing):
+    b1, _ = bundle(signing, 1)
+    assert gw.install(b1)[0] == 0
+    # The new slot boots but never passes its health check: 3 attempts...
+    assert [gw.boot() for _ in range(3)] == ["B", "B", "B"]
+    # ...then the bootloader falls back to A by itself.
+    assert gw.boot() == "A"
+    s = gw.status()
+    assert s["booted"] == "A" and s["rolled_back"] is True
+    assert gw.run("mark-good")[0] == 0
+    s = gw.status()
+    assert s["slots"]["B"]["status"] == "bad" and s["slots"]["A"]["status"] == "good"
+    assert s["boot_order"] == "A" and s["floor"] == 0
+    assert [gw.boot() for _ in range(5)] == ["A"] * 5  # B is never tried again
+    # A fixed bundle can be installed over the bad slot.
+    b2, _ = bundle(signing, 2)
+    rc, out, err = gw.install(b2)
+    assert rc == 0 and out["slot"] == "B", (out, err)
+
+
+def test_refusals_leave_the_gateway_untouched(gw, signing, tmp_path):
+    b1, _ = bundle(signing, 1)
+    assert gw.install(b1)[0] == 0 and gw.boot() == "B" and gw.run("mark-good")[0] == 0
+    before = gw.snapshot()
+    cases = [
+        (bundle(signing, 1)[0], 1, "rollback"),               # same version as running
+        (bundle(signing, 0)[0], 1, "rollback"),               # older
+        (bundle(signing, 5, compatible="rpi3")[0], 1, "hardware"),
+        (bundle(signing, 6, expires="2020-01-01T00:00:00Z")[0], 1, "expired"),
+        (bundle(signing, 7, size=5 * MIB)[0], 3, "update"),   # larger than the slot
+        (os.path.join(str(tmp_path), "missing"), 4, "io"),
+    ]
+    # A bundle whose manifest was altered after signing.
+    src, _ = bundle(signing, 8)
+    tampered = os.path.join(str(tmp_path), "tampered")
+    subprocess.run(["cp", "-r", src, tampered], check=True)
+    m = json.load(open(os.path.join(tampered, "manifest.json")))
+    m["version"] = 9
+    with open(os.path.join(tampered, "manifest.json"), "w") as f:
+        json.dump(m, f)
+    cases.append((tampered, 1, "signature"))
+    for b, code, name in cases:
+        rc, out, err = gw.install(b)
+        assert (rc, out["error"]) == (code, name), (b, out, err)
+        assert gw.snapshot() == before, b
+    # A slot that booted but is not proven yet may not be overwritten.
+    b2, _ = bundle(signing, 2)
+    assert gw.install(b2)[0] == 0 and gw.boot() == "A"
+    b3, _ = bundle(signing, 3)
+    rc, out, _ = gw.install(b3)
+    assert rc == 3 and "mark-good first" in out["detail"]
+    # Unknown settings in the slots config are refused, not ignored.
+    with open(gw.conf, "a") as f:
+        f.write("atempts = 5\n")
+    rc, out, _ = gw.install(b3)
+    assert rc == 2
+
+
+@pytest.mark.parametrize("kill_at", STEPS)
+def test_power_loss_at_every_step(gw, signing, kill_at):
+    """kill -9 right after each step; the next boot must come up on a good or
+    completely written slot, the state must read, and a retry must finish."""
+    b1, img1 = bundle(signing, 1)
+    rc, out, err = gw.install(b1, kill_at=kill_at)
+    assert rc == -9, (rc, out, err)
+    s = gw.status()  # env and state files parse (asserts no error)
+    booted = gw.boot()
+    img = open(img1, "rb").read()
+    if kill_at == "switched":
+        # Switched means written, read back and recorded: B is complete.
+        assert booted == "B" and gw.slot_bytes(1, len(img)) == img
+        assert s["slots"]["B"]["status"] == "installed"
+    else:
+        assert booted == "A", (kill_at, s)
+        assert gw.slot_bytes(0, 14) == b"factory rootfs"
+        assert "B" not in gw.status()["boot_order"] or kill_at == "verified"
+        # The interrupted install is simply run again.
+        rc, out, err = gw.install(b1)
+        assert rc == 0, (kill_at, out, err)
+        assert gw.boot() == "B"
+    assert gw.slot_bytes(1, len(img)) == img
+    assert gw.run("mark-good")[0] == 0
+    s = gw.status()
+    assert s["slots"]["B"] == {"version": 1, "status": "good", "attempts_left": 3}
+    assert s["floor"] == 1
