@@ -12,7 +12,8 @@
 
 #define DIRTY_MAX 32 /* distinct users / workouts touched by one readings event */
 
-static metric m_applied, m_dups, m_bad, m_unbound, m_skewed, m_completed, m_unknown;
+static metric m_applied, m_dups, m_bad, m_unbound, m_skewed, m_completed, m_unknown,
+    m_seen_completed;
 static int metrics_done;
 
 static void progress_metrics_init(void)
@@ -31,6 +32,8 @@ static void progress_metrics_init(void)
                     "Readings stamped ahead of ingest beyond max skew (clamped)", NULL);
     metric_register(&m_completed, "fitgate_progress_workouts_completed_total", "counter",
                     "Workouts completed", NULL);
+    metric_register(&m_seen_completed, "fitgate_progress_completed_seen_total", "counter",
+                    "WorkoutCompleted events read back from the bus", NULL);
     metric_register(&m_unknown, "fitgate_progress_unknown_types_total", "counter",
                     "Events of types the projection does not use (skipped)", NULL);
 }
@@ -473,7 +476,10 @@ static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, 
         if (ensure_user(p->db, user) < 0)
             return -1;
         int64_t late_wid;
-        if (place_sample(p, user, b->gateway, r->device, &s, now_ms, &late_wid) < 0)
+        /* Arrival is the ingest time, not the wall clock: a replay then
+         * decides idle the same way (the wall clock only as a fallback). */
+        int64_t arrival = ingest_ms > 0 ? ingest_ms : now_ms;
+        if (place_sample(p, user, b->gateway, r->device, &s, arrival, &late_wid) < 0)
             return -1;
         int64_t a[2] = {user, s.ts_ms};
         if (progress_exec(p->db,
@@ -521,7 +527,7 @@ static const char *event_str(const evt *e, const char *key)
  * processed before the stop (the readings topic ran ahead) move to a
  * workout of their own, and samples processed later never cross the stop
  * (place_sample): the result does not depend on which topic came first. */
-static int apply_stop(progress *p, int64_t user, int64_t at_ms, int64_t now_ms)
+static int apply_stop(progress *p, int64_t user, int64_t at_ms)
 {
     int64_t k[2] = {user, at_ms};
     if (progress_exec(p->db, "INSERT OR IGNORE INTO progress_stop VALUES(?1, ?2)", 2, k) < 0)
@@ -544,7 +550,7 @@ static int apply_stop(progress *p, int64_t user, int64_t at_ms, int64_t now_ms)
     }
     sqlite3_finalize(st);
     for (size_t i = 0; i < n; i++) {
-        int64_t b[4] = {ids[i], at_ms, now_ms, 0};
+        int64_t b[3] = {ids[i], at_ms, 0};
         if (progress_scalar(p->db,
                             "SELECT count(*) FROM progress_sample WHERE workout_id=?1"
                             " AND ts_ms > ?2",
@@ -554,15 +560,15 @@ static int apply_stop(progress *p, int64_t user, int64_t at_ms, int64_t now_ms)
                               "INSERT INTO progress_workout(user_id, gateway, start_ms, end_ms,"
                               " stopped, last_arrival_ms) SELECT w.user_id, w.gateway,"
                               " (SELECT min(ts_ms) FROM progress_sample WHERE workout_id=?1"
-                              "  AND ts_ms > ?2), w.end_ms, w.stopped, ?3"
+                              "  AND ts_ms > ?2), w.end_ms, w.stopped, w.last_arrival_ms"
                               " FROM progress_workout w WHERE w.id=?1",
-                              3, b) < 0)
+                              2, b) < 0)
                 return -1;
-            b[3] = sqlite3_last_insert_rowid(p->db);
+            b[2] = sqlite3_last_insert_rowid(p->db);
             if (progress_exec(p->db,
-                              "UPDATE progress_sample SET workout_id=?4 WHERE workout_id=?1"
+                              "UPDATE progress_sample SET workout_id=?3 WHERE workout_id=?1"
                               " AND ts_ms > ?2",
-                              4, b) < 0)
+                              3, b) < 0)
                 return -1;
         }
         if (progress_exec(p->db, "UPDATE progress_workout SET stopped=1, end_ms=?2 WHERE id=?1", 2,
@@ -574,7 +580,7 @@ static int apply_stop(progress *p, int64_t user, int64_t at_ms, int64_t now_ms)
     return close_by_watermark(p, user);
 }
 
-static int apply_business_tx(progress *p, const evt *e, int64_t now_ms)
+static int apply_business_tx(progress *p, const evt *e)
 {
     int64_t user = event_user(e);
     int64_t at = progress_iso_ms(e->time);
@@ -647,7 +653,11 @@ static int apply_business_tx(progress *p, const evt *e, int64_t now_ms)
     if (!strcmp(t, PROGRESS_TYPE_STOP)) {
         const cJSON *am = cJSON_GetObjectItemCaseSensitive(e->data, "at_ms");
         a[1] = cJSON_IsNumber(am) ? (int64_t)am->valuedouble : at;
-        return apply_stop(p, user, a[1], now_ms);
+        return apply_stop(p, user, a[1]);
+    }
+    if (!strcmp(t, EVT_TYPE_WORKOUT_COMPLETED)) {
+        metric_add(&m_seen_completed, 1); /* our own, back from the bus */
+        return 0;
     }
     metric_add(&m_unknown, 1);
     return 0;
@@ -699,7 +709,7 @@ int progress_apply(progress *p, const bus_record *rec, int64_t now_ms)
         metric_add(&m_dups, 1);
     if (claim == 1)
         rc = readings ? apply_readings_tx(p, &b, ingest_time(rec), now_ms)
-                      : apply_business_tx(p, &e, now_ms);
+                      : apply_business_tx(p, &e);
     else
         rc = claim == 0 ? 0 : -1;
     if (rc == 0 && sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

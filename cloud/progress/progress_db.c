@@ -232,11 +232,12 @@ int progress_export(progress *p, char **out, size_t *len)
 {
     *out = NULL;
     buf b = {0};
-    /* Wall-clock columns (last_arrival_ms) stay out: they differ per run.
+    /* last_arrival_ms is the ingest time of the batch, the same in a replay.
      * Workouts are named by (user, start), not by row id: ids depend on
      * the order topics were consumed in, the workouts do not. */
     int rc = dump(p->db, &b, "workouts",
-                  "SELECT user_id, gateway, start_ms, end_ms, stopped, done, duration_s,"
+                  "SELECT user_id, gateway, start_ms, end_ms, stopped, done, last_arrival_ms,"
+                  " duration_s,"
                   " moving_s, distance_m, energy_j, avg_hr, max_hr, trimp, metrics"
                   " FROM progress_workout ORDER BY user_id, start_ms") |
              dump(p->db, &b, "samples",

@@ -393,8 +393,10 @@ void wo_metrics_compute(const wo_profile *p, wo_sample *s, size_t n, wo_metrics 
     m->avg_hr = mean_get(&hr);
     m->max_hr = hr.max;
     bool any;
+    /* A device counter that never moved (kcal steps over a short session)
+     * says less than the heart-rate estimate does. */
     m->energy_j = counters_max(energy, WO_DEV_MAX, &any);
-    m->energy_source = any ? WO_SRC_DEVICE : WO_SRC_NONE;
+    m->energy_source = any && m->energy_j > 0 ? WO_SRC_DEVICE : WO_SRC_NONE;
     m->distance_m = counters_max(dist, WO_DEV_MAX, &m->has_distance);
     if (!m->has_distance && speed.n > 0) {
         m->distance_m = speed_dist;

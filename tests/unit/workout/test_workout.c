@@ -215,6 +215,21 @@ static void test_speed_integration_and_device_energy(void **st)
     assert_int_equal(m.energy_source, WO_SRC_DEVICE);
 }
 
+static void test_device_energy_unchanged_falls_back(void **st)
+{
+    (void)st;
+    /* the counter stays at 4184 J: the Keytel estimate over 1 s at 100/min */
+    wo_sample s[] = {hr_at(0, 100), hr_at(1000, 100)};
+    s[0].mask |= WO_ENERGY;
+    s[1].mask |= WO_ENERGY;
+    s[0].energy_j = s[1].energy_j = 4184;
+    wo_metrics m;
+    wo_metrics_compute(&prof, s, 2, &m);
+    assert_int_equal(m.energy_source, WO_SRC_FORMULA);
+    /* 29.9481 kJ/min * 1/60 min */
+    assert_true(dabs(m.energy_j - 499.135) < 1e-6);
+}
+
 static void test_rr_in_workout(void **st)
 {
     (void)st;
@@ -321,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_merge_strap_and_treadmill),
         cmocka_unit_test(test_counters_wrap_and_reset),
         cmocka_unit_test(test_speed_integration_and_device_energy),
+        cmocka_unit_test(test_device_energy_unchanged_falls_back),
         cmocka_unit_test(test_rr_in_workout),
         cmocka_unit_test(test_skew),
         cmocka_unit_test(test_session_pick),
