@@ -1,19 +1,40 @@
-"""The mini app in Debian's Chromium (playwright-core): opened as Telegram would
-open it, it signs in and shows the demo user's live heart rate."""
+"""The mini app in Debian's Chromium (playwright-core) against a running
+fitgate-core with simulated straps: opened as Telegram would open it, it signs
+in and shows the live heart rate; Telegram's bridge, theme and BackButton;
+Russian from the user's language_code and a switch to English; every screen at
+360 px wide without horizontal overflow or unlabelled controls; the live
+stream survives a dropped connection without losing readings.
+Screenshots of every screen go to <build>/miniapp-screens/ for review."""
 import json
 import os
 import signal
 import subprocess
 
-from stack import ROOT
+import tginit
+from stack import BIN, ROOT
+
+SHOTS = os.path.join(os.path.dirname(BIN), "miniapp-screens")
+SCRIPT = os.path.join(ROOT, "tests", "browser", "miniapp.mjs")
+
+
+def run_part(part, base, launch=""):
+    out = subprocess.run(["node", SCRIPT, part, base, SHOTS, launch],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def base_url(stack):
+    return f"http://127.0.0.1:{stack.http_port}"
 
 
 def test_miniapp_shows_live_heart_rate(stack, workdir):
     sim = stack.sim(count=0, devices=3, rate=2, qos=2, wait=False)
     try:
-        shot = os.path.join(workdir, "miniapp.png")
+        os.makedirs(SHOTS, exist_ok=True)
+        shot = os.path.join(SHOTS, "live.png")
         out = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "live_hr.mjs"),
-                              f"http://127.0.0.1:{stack.http_port}", shot],
+                              base_url(stack), shot],
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         page = json.loads(out.stdout.strip().splitlines()[-1])
@@ -26,3 +47,68 @@ def test_miniapp_shows_live_heart_rate(stack, workdir):
     finally:
         sim.send_signal(signal.SIGINT)
         sim.wait(timeout=30)
+
+
+def test_miniapp_in_telegram_uses_bridge_theme_and_back_button(stack):
+    """A TelegramWebviewProxy stands in for the Telegram client: the app says
+    ready through it, takes the theme from the launch parameters as
+    --tg-theme-* variables, shows Telegram's BackButton (not its own) on an
+    inner screen and goes back when Telegram reports the press."""
+    url = tginit.launch_url(base_url(stack), {"id": 880001, "first_name": "Tg", "username": "tguser"})
+    page = run_part("telegram", base_url(stack), url)
+    assert page["errors"] == []
+    assert "web_app_ready" in page["events"]
+    assert page["bgVar"] == tginit.THEME["bg_color"]
+    assert page["bodyBg"] == "rgb(28, 28, 29)"          # the header is painted from the theme
+    assert page["tgAttr"] == "1"
+    assert page["backShown"] == [True] and page["htmlBack"] is False
+    assert page["afterBack"] == "#/workouts"
+    assert "web_app_trigger_haptic_feedback" in page["events"]
+
+
+def test_miniapp_russian_from_init_data_then_english(stack):
+    url = tginit.launch_url(base_url(stack), {"id": 880002, "first_name": "Иван",
+                                              "language_code": "ru"}, platform="android")
+    page = run_part("lang", base_url(stack), url)
+    assert page["errors"] == []
+    assert page["ru"]["lang"] == "ru"
+    assert [t.lstrip("♥≡↗⌁⋯") for t in page["ru"]["tabs"]] == \
+        ["Сейчас", "Тренировки", "Прогресс", "Устройства", "Ещё"]
+    assert page["en"]["lang"] == "en" and page["en"]["heading"] == "More"
+    assert page["en"]["tabs"][1].endswith("Workouts")
+    assert page["kept"] == "en"        # the user's choice wins over init data after a reload
+
+
+def test_miniapp_every_screen_fits_360px(stack):
+    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
+    try:
+        page = run_part("layout", base_url(stack))
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=30)
+    assert page["errors"] == []
+    assert len(page["screens"]) == 10
+    for name, s in page["screens"].items():
+        assert s["overflow"] <= 0, (name, s["wide"])
+        assert s["unlabelled"] == [], (name, s["unlabelled"])
+        assert s["text"], name
+        assert os.path.getsize(os.path.join(SHOTS, f"screen-{name.replace('/', '-')}.png")) > 1000
+
+
+def test_miniapp_live_stream_reconnects_without_losing_readings(stack):
+    """Offline for 4 s with the stream dropped: the status says so, the app
+    reconnects by itself once online, and the readings sent while it was away
+    are filled in (no gap wider than the sim's period, none shown twice)."""
+    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
+    try:
+        page = run_part("reconnect", base_url(stack))
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=30)
+    assert page["errors"] == []
+    assert page["statusOffline"] == "reconnecting"
+    assert page["stats"]["connects"] >= 2
+    assert page["reconnectMs"] < 15000
+    assert page["windowReadings"] >= 8          # ~2/s over the offline window and around it
+    assert page["maxGapMs"] <= 1500, page
+    assert page["dupes"] == 0
