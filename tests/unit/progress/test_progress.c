@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "events.h"
 #include "progress.h"
+#include "progress_api.h"
 #include "store.h"
 
 #define DAY_MS  86400000LL
@@ -411,6 +412,52 @@ static void test_bad_records(void **state)
     progress_close(p);
 }
 
+static void test_analytics(void **state)
+{
+    fixture *f = *state;
+    progress *p;
+    assert_int_equal(progress_open(&p, f->db, &cfg), 0);
+    apply_all(f, p, 0);
+    progress_tick(p, f->now + 3600000);
+    progress_close(p);
+    progress_api *a;
+    assert_int_equal(progress_api_new(&a, f->db), 0);
+    char *csv;
+    size_t len;
+    assert_int_equal(progress_analytics(a, f->now, 1, &csv, &len), 0);
+    assert_int_equal(strlen(csv), len);
+    char day[16], want[96];
+    time_t t = (time_t)(f->now / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    assert_true(strncmp(csv, "section,key,day,value\n", 22) == 0);
+    snprintf(want, sizeof want, "\nregistrations,telegram,%s,1\n", day);
+    assert_non_null(strstr(csv, want));
+    snprintf(want, sizeof want, "\nregistrations,whatsapp,%s,1\n", day);
+    assert_non_null(strstr(csv, want));
+    static const char *const lines[] = {
+        "\ntwo_factor,registered_users,,2\n", "\ntwo_factor,enabled_users,,1\n",
+        "\ntwo_factor,adoption_pct,,50\n",
+        /* user 8 trained in the last day; user 7 three to five days ago */
+        "\nactive_users,day,,1\n", "\nactive_users,week,,2\n", "\nactive_users,month,,2\n",
+        "\nworkouts_per_gym,gym-1.workouts,,5\n", "\nworkouts_per_gym,gym-1.users,,2\n",
+        "\nfunnel,registered,,2\n", "\nfunnel,paired_device,,1\n", "\nfunnel,first_workout,,2\n",
+        "\nfunnel,registered_to_first_workout_pct,,100\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!strstr(csv, lines[i]))
+            fail_msg("missing %s in:\n%s", lines[i], csv);
+    free(csv);
+    char *js;
+    assert_int_equal(progress_analytics(a, f->now, 0, &js, &len), 0);
+    cJSON *j = cJSON_Parse(js);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "registrations")), 2);
+    cJSON_Delete(j);
+    free(js);
+    progress_api_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_from_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_analytics, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
