@@ -29,6 +29,7 @@
 #include "outbox.h"
 #include "progress.h"
 #include "progress_api.h"
+#include "shop.h"
 #include "worker.h"
 
 enum { ROLE_INGEST = 1, ROLE_WORKER = 2, ROLE_API = 4, ROLE_ALL = 7 };
@@ -58,6 +59,7 @@ typedef struct core_config {
     char sms_api_base[256], sms_token_file[1024], sms_sender[32];
     char smtp_url[256], smtp_from[256];
     int64_t gym_idle_timeout_s, devices_cmd_timeout_ms;
+    char shop_config[1024], legacy_db[1024]; /* shop settings file; legacy shop store */
     log_level level;
 } core_config;
 
@@ -73,6 +75,7 @@ typedef struct core {
     outbox_relay *outbox;
     enrol *enrol;
     fitdevices *devices;
+    shop *shop;
     bus_consumer *live;
     sd_event_source *bus_timer, *live_timer;
     char bot_token[256];
@@ -114,7 +117,10 @@ static const char *usage =
     "  smtp_url=smtp://HOST:PORT, smtp_from=ADDR            e-mail\n"
     "  log_level=debug|info|warn|error\n"
     "  gym_idle_timeout_s=N           gym machine session idle timeout (300)\n"
-    "  devices_cmd_timeout_ms=N       wait for a gateway command result (5000)\n";
+    "  devices_cmd_timeout_ms=N       wait for a gateway command result (5000)\n"
+    "  shop_config=FILE               shop settings (docs/shop.md): catalogue, payment providers\n"
+    "  legacy_db=PATH                 legacy shop store, opened read-only\n"
+    "operators: fitgate-core shop ACTION ORDER_ID --data_dir=DIR (docs/shop.md)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
 {
@@ -168,6 +174,8 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"smtp_url", c->smtp_url, sizeof c->smtp_url},
         {"smtp_from", c->smtp_from, sizeof c->smtp_from},
         {"rebuild", c->rebuild, sizeof c->rebuild},
+        {"shop_config", c->shop_config, sizeof c->shop_config},
+        {"legacy_db", c->legacy_db, sizeof c->legacy_db},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (!strcmp(k, strs[i].key))
@@ -416,6 +424,16 @@ static int core_start(core *k)
         if (progress_api_new(&k->pa, db) < 0 ||
             api_add_routes(k->ap, progress_routes, progress_nroutes, k->pa) < 0)
             return -1;
+        shop_settings ss; /* secrets: files named in shop_config, or the environment */
+        if (shop_settings_load(&ss, c->shop_config) < 0)
+            return -1;
+        if (!ss.legacy_db[0])
+            copy(ss.legacy_db, sizeof ss.legacy_db, c->legacy_db);
+        copy(ss.tg_bot_token, sizeof ss.tg_bot_token, k->bot_token);
+        int shop_rc = shop_new(&k->shop, &ss, db, 1);
+        explicit_bzero(&ss, sizeof ss);
+        if (shop_rc < 0 || api_add_routes(k->ap, shop_routes, shop_nroutes, k->shop) < 0)
+            return -1;
         if (api_serve(k->ap) < 0 ||
             bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
             sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,
@@ -470,6 +488,7 @@ static void core_stop(core *k)
         api_stop(k->ap);
     progress_api_free(k->pa);
     fitdevices_free(k->devices); /* after the api: its handlers use it */
+    shop_free(k->shop);
     enrol_free(k->enrol);
     outbox_relay_free(k->outbox);
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
@@ -499,6 +518,8 @@ int main(int argc, char **argv)
     log_init("fitgate-core", LOG_INFO);
     if (argc > 1 && !strcmp(argv[1], "enrol-token")) /* operator: mint a token */
         return enrol_cli(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "shop")) /* operator: ship, deliver, refund an order */
+        return shop_cli_main(argc - 1, argv + 1);
     int rc = load_config(&k.cfg, argc, argv);
     if (rc == 1) {
         fputs(usage, stdout);
