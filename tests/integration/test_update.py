@@ -232,3 +232,46 @@ def test_power_loss_at_every_step(gw, signing, kill_at):
     s = gw.status()
     assert s["slots"]["B"] == {"version": 1, "status": "good", "attempts_left": 3}
     assert s["floor"] == 1
+
+
+def test_uboot_backend_through_fw_setenv(gw, signing, tmp_path):
+    """bootloader = uboot drives fw_printenv/fw_setenv (libubootenv's tools).
+    Stand-ins on PATH keep the variables in a file and check the calls: all
+    BOOT_* variables in one `fw_setenv -s SCRIPT` with NAME VALUE lines."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    store = tmp_path / "uboot-vars"
+    calls = tmp_path / "calls"
+    (bindir / "fw_printenv").write_text(f"""#!/bin/sh
+echo "fw_printenv $*" >> {calls}
+[ -f {store} ] || exit 1
+for n in "$@"; do grep "^$n=" {store} || echo "## Error: \\"$n\\" not defined" >&2; done
+""")
+    (bindir / "fw_setenv").write_text(f"""#!/bin/sh
+echo "fw_setenv $*" >> {calls}
+[ "$1" = "-s" ] || exit 2
+touch {store}
+while read -r name value; do
+  grep -v "^$name=" {store} > {store}.new; echo "$name=$value" >> {store}.new; mv {store}.new {store}
+done < "$2"
+""")
+    for f in ("fw_printenv", "fw_setenv"):
+        os.chmod(bindir / f, 0o755)
+    conf = open(gw.conf).read().replace("bootloader = file\n", "bootloader = uboot\n")
+    with open(gw.conf, "w") as f:
+        f.write(conf)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    b1, _ = bundle(signing, 1)
+    r = subprocess.run([FW, "update", "install", b1, "--slots", gw.conf, "--json"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    vars_ = dict(line.split("=", 1) for line in store.read_text().splitlines())
+    assert vars_ == {"BOOT_ORDER": "B A", "BOOT_A_LEFT": "3", "BOOT_B_LEFT": "3"}, vars_
+    log = calls.read_text().splitlines()
+    assert log[0] == "fw_printenv BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT"
+    # Two environment writes (mark B bad, then switch), each one -s call.
+    assert len([c for c in log if c.startswith("fw_setenv -s ")]) == 2, log
+    # Boot emulation is for the file backend only.
+    r = subprocess.run([FW, "update", "boot", "--slots", gw.conf], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 2
