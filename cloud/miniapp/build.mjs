@@ -1,17 +1,20 @@
 // build.mjs - bundle src/ into dist/ with esbuild (no network, no dev server).
 //   node build.mjs            minified production bundle
 //   node build.mjs --dev      readable bundle with inline source maps
+//   node build.mjs --meta F   also write esbuild's metafile to F (what each input adds)
 // dist/ holds exactly: index.html, app.js, app.css (+ the icon). The core
 // serves it as static files under a strict CSP (default-src 'self'): no inline
 // scripts or styles, no outside hosts.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, 'dist');
 const dev = process.argv.includes('--dev');
+const metaAt = process.argv.indexOf('--meta'); // --meta FILE: esbuild's metafile (bench/miniapp_size.sh)
+const metaFile = metaAt > 0 ? process.argv[metaAt + 1] : null;
 
 // Every string the code asks for must exist in English and Russian; Chinese
 // may lag (it falls back to English) but the build lists what is missing.
@@ -43,7 +46,8 @@ await checkStrings();
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-await build({
+const result = await build({
+  metafile: !!metaFile,
   entryPoints: { app: join(here, 'src/main.js'), 'app-css': join(here, 'src/style.css') },
   outdir: out,
   bundle: true,
@@ -55,6 +59,7 @@ await build({
   logLevel: 'warning',
   define: { 'process.env.NODE_ENV': dev ? '"development"' : '"production"' },
 });
+if (metaFile) writeFileSync(metaFile, JSON.stringify(result.metafile));
 // esbuild names the CSS entry app-css.css: give it a plain name.
 copyFileSync(join(out, 'app-css.css'), join(out, 'app.css'));
 rmSync(join(out, 'app-css.css'));
