@@ -341,8 +341,10 @@ enrol_edge_status enrol_edge_run(const enrol_edge_config *c)
         log_error("enrol_dir", "identity directory unusable (must be ours, 0700)", "path", c->dir);
         return ENROL_EDGE_FAILED;
     }
-    if (wait_for_clock(c))
+    if (wait_for_clock(c)) {
+        log_info("enrol_interrupted", "stopped while waiting for time sync");
         return ENROL_EDGE_INTERRUPTED;
+    }
     mbedtls_entropy_context ent;
     mbedtls_ctr_drbg_context drbg;
     mbedtls_pk_context pk;
@@ -379,6 +381,8 @@ enrol_edge_status enrol_edge_run(const enrol_edge_config *c)
     }
     curl_global_cleanup();
 out:
+    if (s == ENROL_EDGE_INTERRUPTED)
+        log_info("enrol_interrupted", "stopped while waiting to enrol");
     mbedtls_pk_free(&pk);
     mbedtls_ctr_drbg_free(&drbg);
     mbedtls_entropy_free(&ent);

@@ -34,9 +34,12 @@ class TlsProxy:
 
     def __init__(self, cert, key, upstream_port):
         up = upstream_port
+        proxy = self
+        self.requests = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
+                proxy.requests += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 req = urllib.request.Request(
                     f"http://127.0.0.1:{up}{self.path}", data=body, method="POST",
@@ -281,3 +284,30 @@ def test_edge_with_a_used_token_stops(env):
     s.start_edge()
     assert open(os.path.join(e.identity, "key.pem")).read() == key_before
     assert os.path.exists(os.path.join(e.identity, "cert.pem"))
+
+
+def test_untrusted_enrolment_server_never_gets_the_token(env):
+    """The gateway trusts only the provisioned CA bundle: an HTTPS server with
+    a certificate from another CA (here the gateway CA) fails the handshake,
+    so the token is never sent; the edge retries and stops on SIGTERM."""
+    e, s = env, env.stack
+    rogue = e.gw_ca.server("127.0.0.1", stem="rogue")
+    real, e.proxy = e.proxy, TlsProxy(rogue[0], rogue[1], s.http_port)
+    try:
+        provision(e, e.mint(GW))
+        s.start_edge(wait=False)
+        log = os.path.join(s.dir, "edge.log")
+        deadline = time.time() + 20
+        while time.time() < deadline and open(log, "rb").read().count(b"enrol_http") < 2:
+            time.sleep(0.1)
+        text = open(log, "rb").read().decode(errors="replace")
+        assert text.count("enrol_http") >= 2, text[-2000:]  # retried with back-off
+        assert e.proxy.requests == 0, "the token reached an untrusted server"
+        assert not os.path.exists(os.path.join(e.identity, "cert.pem"))
+        t0 = time.time()
+        code = s.procs.pop("edge").stop()
+        assert time.time() - t0 < 5 and code in (0, 1), code  # SIGTERM ends the back-off
+        assert "enrol_interrupted" in open(log, "rb").read().decode(errors="replace")
+    finally:
+        e.proxy.close()
+        e.proxy = real

@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -253,3 +254,35 @@ def test_image_refusals(workdir, inputs):
         f.truncate(30 * MIB)
     rc, out, _ = prov(short, inputs)
     assert rc == 3 and "outside the image" in out["error"]
+
+
+def _detach(dev):
+    # `losetup -d` is deferred while udev still probes the device: retry.
+    for _ in range(50):
+        subprocess.run(["losetup", "-d", dev], capture_output=True)
+        if subprocess.run(["losetup", dev], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.1)
+
+
+def test_provision_block_device(workdir, inputs):
+    """A loop device stands in for an SD card (root and /dev/loop-control, as
+    the flash tests): refused while someone holds it exclusively, written
+    through mtools at the partition's offset otherwise."""
+    img = make_image(os.path.join(workdir, "card.img"), "gpt")
+    dev = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert dev.startswith("/dev/loop")
+    try:
+        holder = os.open(dev, os.O_RDONLY | os.O_EXCL)  # what a mount does to the card
+        try:
+            rc, out, _ = prov(dev, inputs)
+            assert rc == 3 and "in use" in out["error"], out
+        finally:
+            os.close(holder)
+        rc, out, err = prov(dev, inputs)
+        assert rc == 0, (out, err)
+        assert out["partition"] == 1 and out["offset"] == MIB
+    finally:
+        _detach(dev)
+    check_contents(lambda n: mtype(img, n), inputs)
