@@ -60,10 +60,68 @@ void progress_close(progress *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->nhot; i++)
+        sqlite3_finalize(p->hot[i]);
     store_close(p->st);
     sqlite3_close(p->db);
     free(p);
 }
+
+/* A statement for a constant SQL text, prepared on first use and kept for
+ * the connection's life; reset and unbound. NULL on error (logged). */
+static sqlite3_stmt *hot(progress *p, const char *sql)
+{
+    for (size_t i = 0; i < p->nhot; i++)
+        if (p->hot_sql[i] == sql) {
+            sqlite3_reset(p->hot[i]);
+            sqlite3_clear_bindings(p->hot[i]);
+            return p->hot[i];
+        }
+    sqlite3_stmt *st = NULL;
+    if (p->nhot == PROGRESS_HOT_MAX ||
+        sqlite3_prepare_v3(p->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        log_error("progress_db", "prepare failed", "error", sqlite3_errmsg(p->db));
+        return NULL;
+    }
+    p->hot_sql[p->nhot] = sql;
+    p->hot[p->nhot++] = st;
+    return st;
+}
+
+/* Step a hot statement once and reset it: SQLITE_DONE, SQLITE_ROW (*v set
+ * from column 0 when v) or an error code. */
+static int hot_step(sqlite3_stmt *st, int64_t *v)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && v)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static const char SQL_SPANS[] = "SELECT id, start_ms, end_ms, stopped, done FROM progress_workout"
+                                " WHERE user_id=?1 AND end_ms >= ?2 - ?3 AND start_ms <= ?2 + ?3"
+                                " ORDER BY start_ms LIMIT 4";
+static const char SQL_STOPS[] =
+    "SELECT (SELECT max(at_ms) FROM progress_stop WHERE user_id=?1 AND at_ms < ?2),"
+    " (SELECT min(at_ms) FROM progress_stop WHERE user_id=?1 AND at_ms >= ?2)";
+static const char SQL_NEW_WORKOUT[] =
+    "INSERT INTO progress_workout(user_id, gateway, start_ms, end_ms, last_arrival_ms)"
+    " VALUES(?1, ?2, ?3, ?3, ?4)";
+static const char SQL_EXTEND[] =
+    "UPDATE progress_workout SET start_ms=min(start_ms, ?2), end_ms=max(end_ms, ?2),"
+    " last_arrival_ms=max(last_arrival_ms, ?3) WHERE id=?1";
+static const char SQL_STOP_AT[] = "UPDATE progress_workout SET stopped=1, end_ms=?2 WHERE id=?1"
+                                  " AND stopped=0 AND end_ms + ?3 >= ?2";
+static const char SQL_SAMPLE[] =
+    "INSERT INTO progress_sample(user_id, device, ts_ms, workout_id, data)"
+    " VALUES(?1, ?2, ?3, ?4, ?5)";
+static const char SQL_KNOWN[] =
+    "SELECT 1 FROM progress_sample WHERE user_id=?1 AND device=?2 AND ts_ms=?3";
+static const char SQL_USER[] = "INSERT INTO progress_user(user_id, watermark_ms) VALUES(?1, ?2)"
+                               " ON CONFLICT(user_id) DO UPDATE SET"
+                               " watermark_ms=max(watermark_ms, excluded.watermark_ms)";
+static const char SQL_INBOX[] = "INSERT OR IGNORE INTO progress_inbox(id) VALUES(?1)";
 
 /* ---- completing a workout ---- */
 
@@ -291,12 +349,8 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
 {
     *late_wid = 0;
     int64_t idle = p->cfg.idle_ms;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db,
-                           "SELECT id, start_ms, end_ms, stopped, done FROM progress_workout"
-                           " WHERE user_id=?1 AND end_ms >= ?2 - ?3 AND start_ms <= ?2 + ?3"
-                           " ORDER BY start_ms LIMIT 4",
-                           -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = hot(p, SQL_SPANS);
+    if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_int64(st, 2, s->ts_ms);
@@ -313,16 +367,21 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
         done[n] = sqlite3_column_int(st, 4);
         n++;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     /* Explicit stops cut the timeline: a sample joins only workouts between
      * the stop before it and the stop at or after it. */
-    int64_t q[2] = {user, s->ts_ms};
-    int64_t stop_prev = progress_scalar(
-        p->db, "SELECT max(at_ms) FROM progress_stop WHERE user_id=?1 AND at_ms < ?2", 2, q,
-        INT64_MIN);
-    int64_t stop_next = progress_scalar(
-        p->db, "SELECT min(at_ms) FROM progress_stop WHERE user_id=?1 AND at_ms >= ?2", 2, q,
-        INT64_MAX);
+    int64_t stop_prev = INT64_MIN, stop_next = INT64_MAX;
+    if (!(st = hot(p, SQL_STOPS)))
+        return -1;
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int64(st, 2, s->ts_ms);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            stop_prev = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+            stop_next = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++)
         if (spans[i].start_ms > stop_prev && spans[i].start_ms <= stop_next) {
@@ -335,18 +394,13 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
     wo_pick pk = wo_session_pick(spans, n, s->ts_ms, idle);
     int64_t wid;
     if (pk.kind == WO_PICK_NEW) {
-        if (sqlite3_prepare_v2(p->db,
-                               "INSERT INTO progress_workout(user_id, gateway, start_ms, end_ms,"
-                               " last_arrival_ms) VALUES(?1, ?2, ?3, ?3, ?4)",
-                               -1, &st, NULL) != SQLITE_OK)
+        if (!(st = hot(p, SQL_NEW_WORKOUT)))
             return -1;
         sqlite3_bind_int64(st, 1, user);
         sqlite3_bind_text(st, 2, gateway, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, s->ts_ms);
         sqlite3_bind_int64(st, 4, now_ms);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
+        if (hot_step(st, NULL) != SQLITE_DONE)
             return -1;
         wid = sqlite3_last_insert_rowid(p->db);
     } else {
@@ -368,54 +422,84 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
             done[keep] |= done[gone];
         }
         wid = ids[keep];
-        int64_t a[3] = {wid, s->ts_ms, now_ms};
-        if (progress_exec(p->db,
-                          "UPDATE progress_workout SET start_ms=min(start_ms, ?2),"
-                          " end_ms=max(end_ms, ?2), last_arrival_ms=max(last_arrival_ms, ?3)"
-                          " WHERE id=?1",
-                          3, a) < 0)
+        if (!(st = hot(p, SQL_EXTEND)))
+            return -1;
+        sqlite3_bind_int64(st, 1, wid);
+        sqlite3_bind_int64(st, 2, s->ts_ms);
+        sqlite3_bind_int64(st, 3, now_ms);
+        if (hot_step(st, NULL) != SQLITE_DONE)
             return -1;
         if (done[keep])
             *late_wid = wid;
     }
     if (stop_next != INT64_MAX) {
         /* In progress when the stop came (the same rule as apply_stop). */
-        int64_t a[3] = {wid, stop_next, idle};
-        if (progress_exec(p->db,
-                          "UPDATE progress_workout SET stopped=1, end_ms=?2 WHERE id=?1 AND"
-                          " stopped=0 AND end_ms + ?3 >= ?2",
-                          3, a) < 0)
+        if (!(st = hot(p, SQL_STOP_AT)))
+            return -1;
+        sqlite3_bind_int64(st, 1, wid);
+        sqlite3_bind_int64(st, 2, stop_next);
+        sqlite3_bind_int64(st, 3, idle);
+        if (hot_step(st, NULL) != SQLITE_DONE)
             return -1;
     }
-    if (sqlite3_prepare_v2(p->db,
-                           "INSERT INTO progress_sample(user_id, device, ts_ms, workout_id, data)"
-                           " VALUES(?1, ?2, ?3, ?4, ?5)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (!(st = hot(p, SQL_SAMPLE)))
         return -1;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, s->ts_ms);
     sqlite3_bind_int64(st, 4, wid);
     sqlite3_bind_blob(st, 5, s, (int)sizeof *s, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return hot_step(st, NULL) == SQLITE_DONE ? 0 : -1;
 }
 
 static int sample_known(progress *p, int64_t user, const char *device, int64_t ts)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db,
-                           "SELECT 1 FROM progress_sample WHERE user_id=?1 AND device=?2"
-                           " AND ts_ms=?3",
-                           -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = hot(p, SQL_KNOWN);
+    if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, ts);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    int rc = hot_step(st, NULL);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The user's row with its newest sample time (the watermark). */
+static int user_seen(progress *p, int64_t user, int64_t ts)
+{
+    sqlite3_stmt *st = hot(p, SQL_USER);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, user);
+    sqlite3_bind_int64(st, 2, ts);
+    return hot_step(st, NULL) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Owners of the devices of one batch: a batch has few devices, many
+ * readings each. */
+typedef struct owners {
+    char dev[DIRTY_MAX][FP_DEVICE_MAX + 1];
+    int64_t user[DIRTY_MAX];
+    size_t n;
+} owners;
+
+static int owner_of(progress *p, owners *o, const char *device, int64_t *user)
+{
+    for (size_t i = 0; i < o->n; i++)
+        if (!strcmp(o->dev[i], device)) {
+            *user = o->user[i];
+            return 0;
+        }
+    store_status ss = store_device_owner(p->st, device, user);
+    if (ss == STORE_ERR_IO)
+        return -1;
+    if (ss != STORE_OK)
+        *user = 0;
+    if (o->n < DIRTY_MAX) {
+        snprintf(o->dev[o->n], sizeof o->dev[0], "%s", device);
+        o->user[o->n++] = *user;
+    }
+    return 0;
 }
 
 static int64_t ingest_time(const bus_record *rec)
@@ -438,25 +522,19 @@ static int64_t ingest_time(const bus_record *rec)
 static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, int64_t now_ms)
 {
     dirty users = {0}, late = {0};
-    int64_t cached_user = 0;
-    char cached_dev[FP_DEVICE_MAX + 1] = "";
+    int64_t user_max[DIRTY_MAX];
+    owners *own = calloc(1, sizeof *own);
+    if (!own)
+        return -1;
+    int rc = -1;
     for (size_t i = 0; i < b->count; i++) {
         const fp_reading *r = &b->readings[i];
         wo_sample s;
         if (!wo_sample_from_reading(r, &s))
             continue;
         int64_t user = 0;
-        if (strcmp(cached_dev, r->device) == 0)
-            user = cached_user;
-        else {
-            store_status ss = store_device_owner(p->st, r->device, &user);
-            if (ss == STORE_ERR_IO)
-                return -1;
-            if (ss != STORE_OK)
-                user = 0;
-            snprintf(cached_dev, sizeof cached_dev, "%s", r->device);
-            cached_user = user;
-        }
+        if (owner_of(p, own, r->device, &user) < 0)
+            goto out;
         if (user <= 0) {
             metric_add(&m_unbound, 1);
             continue;
@@ -470,35 +548,42 @@ static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, 
         s.dev = dev_number(r->device);
         int known = sample_known(p, user, r->device, s.ts_ms);
         if (known < 0)
-            return -1;
+            goto out;
         if (known)
             continue; /* the same reading again (another batch, a resend) */
-        if (ensure_user(p->db, user) < 0)
-            return -1;
         int64_t late_wid;
         /* Arrival is the ingest time, not the wall clock: a replay then
          * decides idle the same way (the wall clock only as a fallback). */
         int64_t arrival = ingest_ms > 0 ? ingest_ms : now_ms;
         if (place_sample(p, user, b->gateway, r->device, &s, arrival, &late_wid) < 0)
-            return -1;
-        int64_t a[2] = {user, s.ts_ms};
-        if (progress_exec(p->db,
-                          "UPDATE progress_user SET watermark_ms=max(watermark_ms, ?2)"
-                          " WHERE user_id=?1",
-                          2, a) < 0)
-            return -1;
-        if (dirty_add(&users, user) < 0 && close_by_watermark(p, user) < 0)
-            return -1;
+            goto out;
+        int added = dirty_add(&users, user);
+        if (added < 0) { /* more users than we track: settle this one now */
+            if (user_seen(p, user, s.ts_ms) < 0 || close_by_watermark(p, user) < 0)
+                goto out;
+        } else {
+            size_t k = 0;
+            while (users.v[k] != user)
+                k++;
+            if (added || s.ts_ms > user_max[k])
+                user_max[k] = s.ts_ms;
+        }
         if (late_wid && dirty_add(&late, late_wid) < 0 && complete(p, late_wid) < 0)
-            return -1;
+            goto out;
     }
+    for (size_t i = 0; i < users.n; i++)
+        if (user_seen(p, users.v[i], user_max[i]) < 0)
+            goto out;
     for (size_t i = 0; i < late.n; i++)
         if (complete(p, late.v[i]) < 0)
-            return -1;
+            goto out;
     for (size_t i = 0; i < users.n; i++)
         if (close_by_watermark(p, users.v[i]) < 0)
-            return -1;
-    return 0;
+            goto out;
+    rc = 0;
+out:
+    free(own);
+    return rc;
 }
 
 /* ---- business events ---- */
@@ -665,18 +750,15 @@ static int apply_business_tx(progress *p, const evt *e)
 
 /* ---- one record, one transaction ---- */
 
-static int inbox_claim(sqlite3 *db, const char *id)
+static int inbox_claim(progress *p, const char *id)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO progress_inbox(id) VALUES(?1)", -1, &st,
-                           NULL) != SQLITE_OK)
+    sqlite3_stmt *st = hot(p, SQL_INBOX);
+    if (!st)
         return -1;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
+    if (hot_step(st, NULL) != SQLITE_DONE)
         return -1;
-    return sqlite3_changes(db) == 1 ? 1 : 0;
+    return sqlite3_changes(p->db) == 1 ? 1 : 0;
 }
 
 int progress_apply(progress *p, const bus_record *rec, int64_t now_ms)
@@ -704,7 +786,7 @@ int progress_apply(progress *p, const bus_record *rec, int64_t now_ms)
     int rc = -1;
     if (sqlite3_exec(p->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         goto out;
-    int claim = inbox_claim(p->db, id);
+    int claim = inbox_claim(p, id);
     if (claim == 0)
         metric_add(&m_dups, 1);
     if (claim == 1)

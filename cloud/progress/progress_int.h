@@ -13,10 +13,17 @@
 
 #define PROGRESS_SOURCE "fitgate-core/progress"
 
+#define PROGRESS_HOT_MAX 16
+
 struct progress {
     sqlite3 *db;
     store *st;
     progress_cfg cfg;
+    /* Statements of the per-reading path, prepared once (keyed by the
+     * address of their constant SQL text). */
+    const char *hot_sql[PROGRESS_HOT_MAX];
+    sqlite3_stmt *hot[PROGRESS_HOT_MAX];
+    size_t nhot;
 };
 
 /* progress_db.c: schema on a connection (WAL, busy timeout). */
