@@ -275,3 +275,28 @@ done < "$2"
     r = subprocess.run([FW, "update", "boot", "--slots", gw.conf], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 2
+
+
+def test_disk_full_while_writing(gw, signing, tmp_path):
+    """The B slot is a sparse file on a 3 MiB tmpfs: writing a 3.5 MiB image
+    runs out of space half way. The install fails with an I/O error, B stays
+    out of the boot order, A boots, and the state says what happened."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
+    try:
+        slot_b = mnt / "slot-b.img"
+        with open(slot_b, "wb") as f:
+            f.truncate(4 * MIB)
+        conf = open(gw.conf).read().replace(f"slot.b.rootfs = {gw.slots[1]}",
+                                            f"slot.b.rootfs = {slot_b}")
+        with open(gw.conf, "w") as f:
+            f.write(conf)
+        b, _ = bundle(signing, 1, size=3 * MIB + MIB // 2)
+        rc, out, err = gw.install(b)
+        assert rc == 4 and "No space left" in out["detail"], (rc, out, err)
+        s = gw.status()
+        assert s["boot_order"] == "A" and s["slots"]["B"]["status"] == "installing"
+        assert [gw.boot() for _ in range(4)] == ["A"] * 4
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
