@@ -698,10 +698,16 @@ static void subscribe_char(bz_dev *d, bz_char *c)
 
 static void subscribe_all(bz_dev *d)
 {
-    if (!dev_bound(d->owner, d, NULL) && !d->owner->cfg.forward_unbound)
+    bluez *b = d->owner;
+    if (!dev_bound(b, d, NULL) && !b->cfg.forward_unbound)
         return;
-    for (size_t i = 0; i < d->nchars; i++)
+    bool fresh = false;
+    for (size_t i = 0; i < d->nchars; i++) {
+        fresh |= !d->chars[i].notify_requested && bzp_char_supported(d->chars[i].uuid);
         subscribe_char(d, &d->chars[i]);
+    }
+    if (fresh && b->pol.on_ready)
+        b->pol.on_ready(b->pol.ctx, d->address);
 }
 
 /* GattCharacteristic1 properties of a new characteristic at path. */

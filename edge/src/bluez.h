@@ -45,6 +45,8 @@ typedef struct bluez_policy {
     bool (*bound)(void *ctx, const char *dev, double *wheel_m);
     /* A reading of dev was spooled (gym sessions watch for activity). */
     void (*on_reading)(void *ctx, const fp_reading *r);
+    /* dev is connected and subscribed (gym sessions start the machine). */
+    void (*on_ready)(void *ctx, const char *dev);
     /* Readings were added: commit soon (devices_dirty_fn). */
     void (*dirty)(void *ctx);
     void *ctx;

@@ -294,11 +294,8 @@ static void execute(cmd_ctx *c, const cmd *k)
         }
         log_info("gym_session_started", "gym session started", "device", k->device, "session",
                  k->session);
-        if (c->bz) {
+        if (c->bz) /* connects; pol_ready starts the machine */
             bluez_refresh(c->bz);
-            bluez_ftms_control(c->bz, k->device, 0x00, -1); /* request control */
-            bluez_ftms_control(c->bz, k->device, 0x07, -1); /* start */
-        }
         reply(c, k, NULL, NULL, NULL);
         return;
     }
@@ -372,6 +369,18 @@ static void pol_reading(void *ctx, const fp_reading *r)
         sess_touch(&x->sess, r, mono_ms());
 }
 
+/* A machine in a session is connected: take control and start it (where the
+ * machine has an FTMS control point; others just stream). */
+static void pol_ready(void *ctx, const char *dev)
+{
+    cmd_ctx *c = ctx;
+    cmd_binding *x = cmdb_get(c->bind, dev);
+    if (!x || !x->sess.session[0] || !c->bz)
+        return;
+    bluez_ftms_control(c->bz, dev, 0x00, -1); /* request control */
+    bluez_ftms_control(c->bz, dev, 0x07, -1); /* start or resume */
+}
+
 static void pol_dirty(void *ctx)
 {
     cmd_ctx *c = ctx;
@@ -383,7 +392,7 @@ bluez_policy cmd_policy(cmd_ctx *c, void (*dirty)(void *ctx), void *dirty_ctx)
 {
     c->dirty = dirty;
     c->dirty_ctx = dirty_ctx;
-    return (bluez_policy){pol_bound, pol_reading, pol_dirty, c};
+    return (bluez_policy){pol_bound, pol_reading, pol_ready, pol_dirty, c};
 }
 
 void cmd_set_bluez(cmd_ctx *c, bluez *b)
