@@ -22,6 +22,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "fitcommon/log.h"
+#include "fitcommon/metrics.h"
 
 #ifndef FITGATE_BUILD_EPOCH
 #define FITGATE_BUILD_EPOCH 1735689600 /* 2025-01-01, if the build did not say */
@@ -29,7 +30,21 @@
 
 #define RESP_MAX (64 * 1024)
 
-typedef enum { TRY_OK, TRY_AGAIN, TRY_REFUSED, TRY_LOCAL } try_status;
+typedef enum { TRY_OK, TRY_AGAIN, TRY_REFUSED, TRY_LOCAL, TRY_N } try_status;
+
+/* fitgate_edge_enrol_attempts_total{outcome=...}: what each attempt ended in. */
+static metric m_attempts[TRY_N];
+
+static void register_metrics(void)
+{
+    static const char *labels[TRY_N] = {"outcome=\"enrolled\"", "outcome=\"retry\"",
+                                        "outcome=\"refused\"", "outcome=\"local_error\""};
+    static int done;
+    for (int i = 0; !done && i < TRY_N; i++)
+        metric_register(&m_attempts[i], "fitgate_edge_enrol_attempts_total", "counter",
+                        "First-boot enrolment attempts by outcome", labels[i]);
+    done = 1;
+}
 
 int enrol_edge_clock_unset(int64_t now)
 {
@@ -337,6 +352,7 @@ enrol_edge_status enrol_edge_run(const enrol_edge_config *c)
     enrol_edge_paths(c->dir, cp, kp, sizeof cp);
     if (access(cp, F_OK) == 0)
         return ENROL_EDGE_OK; /* enrolled at an earlier boot */
+    register_metrics();
     if (ensure_dir(c->dir)) {
         log_error("enrol_dir", "identity directory unusable (must be ours, 0700)", "path", c->dir);
         return ENROL_EDGE_FAILED;
@@ -360,6 +376,7 @@ enrol_edge_status enrol_edge_run(const enrol_edge_config *c)
     int64_t delay = 1, max = c->retry_max_s > 0 ? c->retry_max_s : 60;
     for (int64_t n = 1;; n++) {
         try_status t = attempt(c, &pk, &drbg);
+        metric_add(&m_attempts[t], 1);
         if (t == TRY_OK) {
             s = ENROL_EDGE_OK;
             log_info("enrolled", "gateway certificate stored", "path", cp);

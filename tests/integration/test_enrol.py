@@ -133,7 +133,8 @@ def env(workdir):
                                f"--enrol-ca-cert={e.gw_ca.ca_crt}",
                                f"--enrol-ca-key={e.gw_ca.ca_key}"],
                     edge_args=["--config", os.path.join(e.boot, "fitgate", "edge.conf"),
-                               f"--identity-dir={e.identity}"])
+                               f"--identity-dir={e.identity}",
+                               f"--metrics-file={workdir}/edge.prom"])
     try:
         e.stack.start_brokers()
         e.stack.start_core()
@@ -206,6 +207,13 @@ def test_first_boot_enrols_and_readings_flow(env):
     log = open(os.path.join(s.dir, "mosquitto-cloud.log"), "rb").read().decode(errors="replace")
     assert f"u'{GW}'" in log, log[-2000:]
     assert audit(e, "enrolled") == 1
+    promf = os.path.join(e.dir, "edge.prom")  # the edge writes it a second after start
+    deadline = time.time() + 10
+    while not os.path.exists(promf) and time.time() < deadline:
+        time.sleep(0.1)
+    prom = open(promf).read()
+    assert 'fitgate_edge_enrol_attempts_total{outcome="enrolled"} 1\n' in prom, prom
+    assert 'fitgate_edge_enrol_attempts_total{outcome="retry"} 0\n' in prom, prom
 
     # Replay of the burnt token, with a fresh key: refused.
     code, body = e.post({"token": token, "csr": e.csr(GW)})
