@@ -10,8 +10,9 @@
  *
  * Backends: "file" (an env file KEY=VALUE, replaced atomically; used by the
  * tests and by bootloaders that read a file, and what `fitgate-fw update
- * boot` emulates the U-Boot script on), and "uboot" (fw_printenv/fw_setenv
- * from libubootenv; fw_setenv -s writes all variables in one go).
+ * boot` emulates the U-Boot script on), "uboot" (fw_printenv/fw_setenv
+ * from libubootenv; fw_setenv -s writes all variables in one go) and "grub"
+ * (grub-editenv on bootloader_env, the grubenv block; one `set` call).
  *
  * Ownership: upd_config and upd_env are caller-owned plain structs.
  */
@@ -32,8 +33,8 @@ typedef struct upd_config {
     char compatible[65];
     char keyring[1024];
     char state_dir[1024];
-    char bootloader[16];       /* "file" or "uboot" */
-    char bootloader_env[1024]; /* file backend: the env file */
+    char bootloader[16];       /* "file", "uboot" or "grub" */
+    char bootloader_env[1024]; /* file: the env file; grub: the grubenv file */
     char booted_from[1024];    /* kernel command line with fitgate.slot=X (/proc/cmdline) */
     int64_t attempts;          /* boot attempts for a new slot (3) */
     upd_slot slot[UPD_SLOTS];

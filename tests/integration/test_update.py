@@ -300,3 +300,47 @@ def test_disk_full_while_writing(gw, signing, tmp_path):
         assert [gw.boot() for _ in range(4)] == ["A"] * 4
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_grub_backend_through_grub_editenv(gw, signing, tmp_path):
+    """bootloader = grub: `grub-editenv GRUBENV list` to read, one
+    `grub-editenv GRUBENV set A=.. B=.. C=..` per change. A stand-in on PATH
+    keeps the variables and records the argv exactly as passed (no shell)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    grubenv = tmp_path / "grubenv"
+    calls = tmp_path / "calls.json"
+    (bindir / "grub-editenv").write_text(f"""#!/usr/bin/python3
+import json, os, sys
+with open({str(calls)!r}, "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+path, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+env = {{}}
+if os.path.exists(path):
+    env = dict(l.split("=", 1) for l in open(path).read().splitlines() if "=" in l)
+elif cmd == "list":
+    sys.exit(1)
+if cmd == "list":
+    print("\\n".join(f"{{k}}={{v}}" for k, v in env.items()))
+elif cmd == "set":
+    env.update(a.split("=", 1) for a in args)
+    open(path, "w").write("".join(f"{{k}}={{v}}\\n" for k, v in env.items()))
+""")
+    os.chmod(bindir / "grub-editenv", 0o755)
+    conf = open(gw.conf).read().replace("bootloader = file\n", "bootloader = grub\n")
+    conf = conf.replace(f"bootloader_env = {gw.env}", f"bootloader_env = {grubenv}")
+    with open(gw.conf, "w") as f:
+        f.write(conf)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    b1, _ = bundle(signing, 1)
+    r = subprocess.run([FW, "update", "install", b1, "--slots", gw.conf, "--json"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    argvs = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert argvs[0] == [str(grubenv), "list"]
+    sets = [a for a in argvs if a[1] == "set"]
+    assert sets == [[str(grubenv), "set", "BOOT_ORDER=A", "BOOT_A_LEFT=3", "BOOT_B_LEFT=0"],
+                    [str(grubenv), "set", "BOOT_ORDER=B A", "BOOT_A_LEFT=3", "BOOT_B_LEFT=3"]]
+    r = subprocess.run([FW, "update", "status", "--slots", gw.conf], capture_output=True,
+                       text=True, env=env, check=True)
+    assert json.loads(r.stdout)["boot_order"] == "BA"
