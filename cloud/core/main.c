@@ -21,6 +21,8 @@
 #include "enrol.h"
 #include "events.h"
 #include "fitdevices.h"
+#include "identity.h"
+#include "legacy.h"
 #include "fitcommon/cfg.h"
 #include "fitcommon/log.h"
 #include "fitcommon/mqloop.h"
@@ -60,6 +62,10 @@ typedef struct core_config {
     char smtp_url[256], smtp_from[256];
     int64_t gym_idle_timeout_s, devices_cmd_timeout_ms;
     char shop_config[1024], legacy_db[1024]; /* shop settings file; legacy shop store */
+    /* identity: WhatsApp webhook + sign-in, WeChat code2session */
+    char wa_app_secret_file[1024], wa_verify_token[128], web_base_url[256];
+    char wechat_api_base[256], wechat_appid[64], wechat_secret_file[1024];
+    int64_t access_ttl_s;
     log_level level;
 } core_config;
 
@@ -86,6 +92,9 @@ typedef struct core {
      * notifier starts only when it is set (else nobody could be reached). */
     notify_contact_fn contact_fn;
     void *contact_ctx;
+    idn *idn;
+    legacy *legacy; /* identity's handle: checks logins when linking */
+    char wa_app_secret[256], wechat_secret[256];
 } core;
 
 static const char *usage =
@@ -120,6 +129,11 @@ static const char *usage =
     "  devices_cmd_timeout_ms=N       wait for a gateway command result (5000)\n"
     "  shop_config=FILE               shop settings (docs/shop.md): catalogue, payment providers\n"
     "  legacy_db=PATH                 legacy shop store, opened read-only\n"
+    "  wa_app_secret_file=FILE, wa_verify_token=T   WhatsApp webhook (signature, handshake)\n"
+    "  web_base_url=URL               web app base for signed sign-in links\n"
+    "  wechat_api_base=URL, wechat_appid, wechat_secret_file=FILE   WeChat code2session\n"
+    "  access_ttl_s=N                 access token lifetime (300)\n"
+    "support: fitgate-core initdata verify --bot-token T [--max-age S] [--now UNIX] INITDATA\n"
     "operators: fitgate-core shop ACTION ORDER_ID --data_dir=DIR (docs/shop.md)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
@@ -176,10 +190,18 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"rebuild", c->rebuild, sizeof c->rebuild},
         {"shop_config", c->shop_config, sizeof c->shop_config},
         {"legacy_db", c->legacy_db, sizeof c->legacy_db},
+        {"wa_app_secret_file", c->wa_app_secret_file, sizeof c->wa_app_secret_file},
+        {"wa_verify_token", c->wa_verify_token, sizeof c->wa_verify_token},
+        {"web_base_url", c->web_base_url, sizeof c->web_base_url},
+        {"wechat_api_base", c->wechat_api_base, sizeof c->wechat_api_base},
+        {"wechat_appid", c->wechat_appid, sizeof c->wechat_appid},
+        {"wechat_secret_file", c->wechat_secret_file, sizeof c->wechat_secret_file},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (!strcmp(k, strs[i].key))
             return copy(strs[i].dst, strs[i].cap, v);
+    if (!strcmp(k, "access_ttl_s"))
+        return cfg_parse_int(v, 30, 3600, &c->access_ttl_s);
     if (!strcmp(k, "mqtt_port"))
         return cfg_parse_int(v, 1, 65535, &c->mqtt_port);
     if (!strcmp(k, "http_port"))
@@ -302,6 +324,38 @@ static int open_channels(core *k)
     return notify_channels_new(&k->channels, &nc);
 }
 
+/* Identity: accounts, sign-in, tokens, 2FA (also the notifier's contacts). */
+static int open_identity(core *k, const char *db)
+{
+    core_config *c = &k->cfg;
+    if (read_secret(c->wa_app_secret_file, k->wa_app_secret, sizeof k->wa_app_secret) < 0 ||
+        read_secret(c->wechat_secret_file, k->wechat_secret, sizeof k->wechat_secret) < 0)
+        return -1;
+    if (c->legacy_db[0] && legacy_open(&k->legacy, c->legacy_db) != LEGACY_OK)
+        return -1;
+    idn_config ic = {
+        .db_path = db,
+        .data_dir = c->data_dir,
+        .bot_token = k->bot_token,
+        .initdata_max_age_s = c->initdata_max_age_s,
+        .access_ttl_s = c->access_ttl_s,
+        .wa_app_secret = k->wa_app_secret,
+        .wa_verify_token = c->wa_verify_token,
+        .web_base_url = c->web_base_url,
+        .wechat_base = c->wechat_api_base,
+        .wechat_appid = c->wechat_appid,
+        .wechat_secret = k->wechat_secret,
+        .channels = k->channels,
+        .legacy = k->legacy,
+        .dev_mode = (int)c->dev,
+    };
+    if (idn_new(&k->idn, &ic) < 0)
+        return -1;
+    k->contact_fn = idn_notify_contact;
+    k->contact_ctx = k->idn;
+    return 0;
+}
+
 static int on_bus_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)usec;
@@ -372,6 +426,8 @@ static int core_start(core *k)
         return -1;
     if (open_channels(k) < 0)
         return -1;
+    if (c->roles & (ROLE_API | ROLE_WORKER) && open_identity(k, db) < 0)
+        return -1;
     /* Business events written by any role leave through the outbox. */
     if (outbox_relay_new(&k->outbox, k->ev, k->b, db) < 0)
         return -1;
@@ -393,7 +449,7 @@ static int core_start(core *k)
             .dev_demo_devices = c->dev_demo_devices,
             .trusted_proxies = c->trusted_proxies,
         };
-        if (api_new(&k->ap, &ac) < 0)
+        if (api_new(&k->ap, &ac) < 0 || idn_attach(k->idn, k->ap) < 0)
             return -1;
         /* Modules add their routes here, before the api starts serving. */
         if (c->enrol_ca_cert[0]) {
@@ -490,6 +546,9 @@ static void core_stop(core *k)
     fitdevices_free(k->devices); /* after the api: its handlers use it */
     shop_free(k->shop);
     enrol_free(k->enrol);
+    idn_free(k->idn); /* after the api and the notifier: both call it */
+    if (k->legacy)
+        legacy_close(k->legacy);
     outbox_relay_free(k->outbox);
     k->bus_timer = sd_event_source_disable_unref(k->bus_timer);
     k->live_timer = sd_event_source_disable_unref(k->live_timer);
@@ -518,6 +577,8 @@ int main(int argc, char **argv)
     log_init("fitgate-core", LOG_INFO);
     if (argc > 1 && !strcmp(argv[1], "enrol-token")) /* operator: mint a token */
         return enrol_cli(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "initdata")) /* support: why can't this user sign in */
+        return idn_cli_initdata(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "shop")) /* operator: ship, deliver, refund an order */
         return shop_cli_main(argc - 1, argv + 1);
     int rc = load_config(&k.cfg, argc, argv);

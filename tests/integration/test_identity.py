@@ -1,0 +1,523 @@
+"""test_identity.py - identity over HTTP against a running fitgate-core.
+
+Full flows: register from Telegram init data, tokens (ES256 JWT checked
+against the JWKS here, refresh rotation, reuse revokes the family, sign-out),
+TOTP (code computed here, replay refused), backup codes, SMS / Telegram /
+e-mail codes through local stand-ins of the real APIs and a real SMTP server,
+sign-in with the second factor, throttling, step-up, linking the legacy shop
+account, WhatsApp webhook + sign-in link + code, WeChat code2session.
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fakes.saas import Fakes, Smtp  # noqa: E402
+from stack import BIN, ROOT, Stack, free_port  # noqa: E402
+from tginit import DEV_BOT_TOKEN, init_data  # noqa: E402
+
+WA_SECRET = "wa-app-secret-for-tests"
+WA_VERIFY = "wa-verify-token"
+WX_APPID = "wx4f4bc4dec97d474b"
+VECTORS = os.path.join(ROOT, "..", "shared", "vectors")
+
+
+# ---------------------------------------------------------------- helpers
+
+def totp(secret_b32, t=None, step=30, digits=6):
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    counter = int((t if t is not None else time.time()) // step)
+    mac = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    off = mac[-1] & 15
+    code = (struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 10 ** digits
+    return f"{code:0{digits}d}"
+
+
+class Api:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method, path, body=None, token=None, headers=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+                return r.status, (json.loads(text) if text.startswith(("{", "[")) else text), r.headers
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text), e.headers
+            except ValueError:
+                return e.code, text, e.headers
+
+
+_next_tg = [700000000]
+
+
+def tg_user(name="Ann", lang="en"):
+    _next_tg[0] += 1
+    return {"id": _next_tg[0], "first_name": name, "username": f"u{_next_tg[0]}",
+            "language_code": lang}
+
+
+def sign_in(api, user):
+    st, b, _ = api.call("POST", "/api/v1/session", {"init_data": init_data(user, DEV_BOT_TOKEN)})
+    assert st == 200, b
+    return b
+
+
+def last_code(texts):
+    m = re.search(r"\b(\d{6})\b", texts[-1])
+    assert m, texts[-1]
+    return m.group(1)
+
+
+# ---------------------------------------------------------------- the stack
+
+@pytest.fixture(scope="module")
+def env():
+    d = tempfile.mkdtemp(prefix="fitgate-idn-")
+    fakes = Fakes(DEV_BOT_TOKEN, wx_appid=WX_APPID).start()
+    smtp_port = free_port()
+    smtp = Smtp(smtp_port).start()
+    secrets = {}
+    for name, value in (("wa_token", fakes.wa_token), ("sms_token", fakes.sms_token),
+                        ("wa_secret", WA_SECRET), ("wx_secret", fakes.wx_secret)):
+        p = os.path.join(d, name)
+        with open(p, "w") as f:
+            f.write(value + "\n")
+        os.chmod(p, 0o600)
+        secrets[name] = p
+    legacy = os.path.join(d, "legacy.db")
+    subprocess.run([os.path.join(ROOT, "cloud/legacy/devdb/make-devdb.sh"), legacy], check=True,
+                   stdout=subprocess.DEVNULL)
+    args = [f"--telegram-api-base={fakes.base}", f"--whatsapp-api-base={fakes.base}",
+            f"--whatsapp-phone-number-id={fakes.wa_phone_id}",
+            f"--whatsapp-token-file={secrets['wa_token']}", "--whatsapp-auth-template=fitgate_code",
+            f"--sms-api-base={fakes.base}", f"--sms-token-file={secrets['sms_token']}",
+            "--sms-sender=fitgate", f"--smtp-url={smtp.url}", "--smtp-from=noreply@fitgate.test",
+            f"--wa-app-secret-file={secrets['wa_secret']}", f"--wa-verify-token={WA_VERIFY}",
+            "--web-base-url=https://app.fitgate.test", f"--wechat-api-base={fakes.base}",
+            f"--wechat-appid={WX_APPID}", f"--wechat-secret-file={secrets['wx_secret']}",
+            f"--legacy-db={legacy}", "--role=api"]
+    s = Stack(d, core_args=args)
+    s.start_core()
+    e = type("Env", (), {})()
+    e.stack, e.fakes, e.smtp, e.dir = s, fakes, smtp, d
+    e.api = Api(s.http_port)
+    e.db = os.path.join(d, "core", "core.db")
+    yield e
+    s.stop()
+    fakes.stop()
+    smtp.stop()
+
+
+# ---------------------------------------------------------------- tokens
+
+def jwks_key(api, kid):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    st, jwks, _ = api.call("GET", "/.well-known/jwks.json")
+    assert st == 200
+    for k in jwks["keys"]:
+        if k["kid"] == kid:
+            assert k["kty"] == "EC" and k["crv"] == "P-256" and k["alg"] == "ES256"
+            x = int.from_bytes(base64.urlsafe_b64decode(k["x"] + "=="), "big")
+            y = int.from_bytes(base64.urlsafe_b64decode(k["y"] + "=="), "big")
+            return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+    raise AssertionError(f"kid {kid} not in JWKS")
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def test_register_tokens_refresh_logout(env):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    api = env.api
+    user = tg_user("Ann", "ru")
+    idata = init_data(user, DEV_BOT_TOKEN)
+    st, b, hdrs = api.call("POST", "/api/v1/session", {"init_data": idata})
+    assert st == 200, b
+    assert b["registered"] is True and b["mfa_required"] is False
+    assert b["user"]["first_name"] == "Ann" and b["user"]["tg_id"] == user["id"]
+    assert "fg_session=" in hdrs.get("Set-Cookie", "")
+    # one-time exchange
+    st, b2, _ = api.call("POST", "/api/v1/session", {"init_data": idata})
+    assert st == 409 and b2["error"] == "replay"
+    # the access token is an ES256 JWT verifiable with the published JWKS
+    h, p, s = b["token"].split(".")
+    header, claims = json.loads(b64d(h)), json.loads(b64d(p))
+    assert header["alg"] == "ES256" and header["typ"] == "at+jwt"
+    assert claims["sub"] == str(b["user"]["id"]) and claims["aud"] == "fitgate-api"
+    assert 0 < claims["exp"] - claims["iat"] <= 300
+    sig = b64d(s)
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    jwks_key(api, header["kid"]).verify(der, f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
+    # /me, profile
+    st, me, _ = api.call("GET", "/api/v1/me", token=b["token"])
+    assert st == 200 and me["lang"] == "ru" and me["identities"][0]["provider"] == "telegram"
+    st, me, _ = api.call("PATCH", "/api/v1/me", {"birth_year": 1990, "max_hr": 185, "tz": "Europe/Berlin"},
+                         token=b["token"])
+    assert st == 200 and me["max_hr"] == 185 and me["tz"] == "Europe/Berlin"
+    assert api.call("PATCH", "/api/v1/me", {"max_hr": 999}, token=b["token"])[0] == 400
+    # bad tokens
+    assert api.call("GET", "/api/v1/me", token=b["token"][:-2] + "AA")[0] == 401
+    none_tok = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt","kid":"x"}').decode().rstrip("=") \
+        + "." + p + "."
+    assert api.call("GET", "/api/v1/me", token=none_tok)[0] == 401
+    # a public token at an internal endpoint
+    st, e, _ = api.call("GET", f"/internal/v1/users/{b['user']['id']}/contact", token=b["token"])
+    assert st == 403
+    # refresh rotates; reuse of the old one revokes the whole family
+    st, r1, _ = api.call("POST", "/api/v1/session/refresh", {"refresh_token": b["refresh_token"]})
+    assert st == 200 and r1["refresh_token"] != b["refresh_token"]
+    assert api.call("GET", "/api/v1/me", token=r1["token"])[0] == 200
+    st, e, _ = api.call("POST", "/api/v1/session/refresh", {"refresh_token": b["refresh_token"]})
+    assert st == 401 and e["error"] == "refresh_reused"
+    assert api.call("GET", "/api/v1/me", token=r1["token"])[0] == 401
+    st, e, _ = api.call("POST", "/api/v1/session/refresh", {"refresh_token": r1["refresh_token"]})
+    assert st == 401
+    # sign-out ends this session only; revoke-all ends every one
+    a = sign_in(api, user)
+    c = sign_in(api, user)
+    st, sl, _ = api.call("GET", "/api/v1/sessions", token=a["token"])
+    assert st == 200 and sum(1 for x in sl["sessions"] if x["current"]) == 1
+    assert api.call("POST", "/api/v1/session/logout", {}, token=a["token"])[0] == 200
+    assert api.call("GET", "/api/v1/me", token=a["token"])[0] == 401
+    assert api.call("GET", "/api/v1/me", token=c["token"])[0] == 200
+    d2 = sign_in(api, user)
+    assert api.call("POST", "/api/v1/sessions/revoke-all", {}, token=d2["token"])[0] == 200
+    assert api.call("GET", "/api/v1/me", token=c["token"])[0] == 401
+    assert api.call("POST", "/api/v1/session/refresh", {"refresh_token": c["refresh_token"]})[0] == 401
+    # UserRegistered left through the outbox onto the bus
+    deadline = time.time() + 10
+    found = False
+    while time.time() < deadline and not found:
+        con = sqlite3.connect(os.path.join(env.dir, "core", "bus.db"))
+        rows = con.execute("SELECT value FROM log WHERE topic = 'fit.identity.v1'").fetchall()
+        con.close()
+        found = any(b"fit.user.registered.v1" in bytes(r[0]) and
+                    f'"user_id":{b["user"]["id"]}'.encode() in bytes(r[0]).replace(b" ", b"")
+                    for r in rows)
+        time.sleep(0.1)
+    assert found
+
+
+# ---------------------------------------------------------------- 2FA
+
+def enable_totp(api, token):
+    st, s, _ = api.call("POST", "/api/v1/me/2fa/totp/setup", {}, token=token)
+    assert st == 200, s
+    assert s["qr_svg"].startswith("<svg") and s["secret"] in s["otpauth_uri"]
+    assert s["otpauth_uri"].startswith("otpauth://totp/") and "algorithm=SHA1&digits=6&period=30" in s["otpauth_uri"]
+    code = totp(s["secret"])
+    st, c, _ = api.call("POST", "/api/v1/me/2fa/totp/confirm", {"code": code}, token=token)
+    assert st == 200, c
+    return s["secret"], c["backup_codes"], code
+
+
+def test_totp_backup_codes_throttle(env):
+    api = env.api
+    user = tg_user("Boris")
+    b = sign_in(api, user)
+    assert api.call("POST", "/api/v1/me/2fa/totp/confirm", {"code": "000000"}, token=b["token"])[0] in (400, 401)
+    secret, codes, used = enable_totp(api, b["token"])
+    assert len(codes) == 10 and len(set(codes)) == 10
+    assert all(re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", c) for c in codes)  # 80 bits each
+    st, s, _ = api.call("GET", "/api/v1/me/2fa", token=b["token"])
+    assert s["totp"]["enabled"] and s["backup_codes_left"] == 10
+    # stored: sealed secret, hashed backup codes
+    con = sqlite3.connect(env.db)
+    sealed = con.execute("SELECT sealed, key_id FROM identity_totp WHERE user_id = ?",
+                         (b["user"]["id"],)).fetchone()
+    hashes_ = [r[0] for r in con.execute("SELECT hash FROM identity_backup_codes WHERE user_id = ?",
+                                          (b["user"]["id"],))]
+    con.close()
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    assert key not in bytes(sealed[0]) and len(bytes(sealed[0])) == 20 + 40 and sealed[1]
+    assert all(c.encode() not in bytes(h) and len(bytes(h)) == 32 for c, h in zip(codes, hashes_))
+
+    # sign-in now asks for the second factor, without giving a token
+    st, ch, _ = api.call("POST", "/api/v1/session", {"init_data": init_data(user, DEV_BOT_TOKEN)})
+    assert st == 200 and ch["mfa_required"] and "token" not in ch and "totp" in ch["methods"]
+    # the code used to confirm is spent (each step once)
+    st, e, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "totp", "code": used})
+    assert st == 401 and e["error"] == "code_invalid"
+    nxt = totp(secret, time.time() + 30)  # T+1 is inside the window
+    st, sess, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "totp", "code": nxt})
+    assert st == 200 and sess["token"], sess
+    st, me, _ = api.call("GET", "/api/v1/me", token=sess["token"])
+    assert me["mfa_ms"] > 0
+    # the mfa token is single use, and the same code again is a replay
+    st, e, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "totp", "code": nxt})
+    assert st == 401
+    ch2 = sign_in(api, user)
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch2["mfa_token"], "method": "totp", "code": nxt})[0] == 401
+    # a backup code works once
+    st, s2, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch2["mfa_token"], "method": "backup", "code": codes[0].lower()})
+    assert st == 200 and s2["token"]
+    ch3 = sign_in(api, user)
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch3["mfa_token"], "method": "backup", "code": codes[0]})[0] == 401
+    # growing delays: after a few wrong codes the account must wait
+    statuses = []
+    for _ in range(6):
+        st, e, h = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch3["mfa_token"], "method": "totp", "code": "000000"})
+        statuses.append(st)
+        if st == 429:
+            assert int(h["Retry-After"]) >= 1
+            break
+    assert statuses[-1] == 429 and statuses[:-1] == [401] * (len(statuses) - 1), statuses
+    time.sleep(int(h["Retry-After"]) + 0.2)
+    st, s3, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch3["mfa_token"], "method": "backup", "code": codes[1]})
+    assert st == 200, s3
+    # lockout at 100 consecutive failures (the counter is set close to it here)
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_throttle SET failures = 99, next_ms = 0 WHERE user_id = ?", (b["user"]["id"],))
+    con.execute("INSERT OR REPLACE INTO identity_throttle(user_id, failures, next_ms) VALUES(?, 99, 0)", (b["user"]["id"],))
+    con.commit()
+    con.close()
+    ch4 = sign_in(api, user)
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "totp", "code": "000000"})[0] == 423
+    st, e, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "backup", "code": codes[2]})
+    assert st == 423 and e["error"] == "locked"
+    # the audit log has the story
+    st, au, _ = api.call("GET", "/api/v1/me/audit", token=s3["token"])
+    events = [x["event"] for x in au["events"]]
+    for ev in ("registered", "2fa_enabled", "mfa_failed", "mfa_ok", "backup_code_used", "mfa_locked"):
+        assert ev in events, events
+
+
+def test_sms_telegram_email_codes(env):
+    api = env.api
+    user = tg_user("Vera")
+    b = sign_in(api, user)
+    tok = b["token"]
+    # SMS: enrol the phone with a code sent through the gateway
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "sms", "destination": "12345"}, token=tok)
+    assert st == 400
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "sms", "destination": "+4915112345678"}, token=tok)
+    assert st == 200, r
+    assert env.fakes.sms[-1][0] == "+4915112345678"
+    code = last_code([t for _, t in env.fakes.sms])
+    wrong = "%06d" % ((int(code) + 1) % 1000000)
+    assert api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "sms", "code": wrong}, token=tok)[0] == 401
+    st, c, _ = api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "sms", "code": code}, token=tok)
+    assert st == 200 and len(c["backup_codes"]) == 10
+    assert api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "sms", "code": code}, token=tok)[0] == 401
+    # sign in with an SMS code
+    ch = sign_in(api, user)
+    assert ch["mfa_required"] and "sms" in ch["methods"]
+    n = len(env.fakes.sms)
+    st, r, _ = api.call("POST", "/api/v1/session/mfa/send", {"mfa_token": ch["mfa_token"], "method": "sms"})
+    assert st == 200 and len(env.fakes.sms) == n + 1
+    code = last_code([t for _, t in env.fakes.sms])
+    # expired codes are refused (the clock is moved in the table)
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_oob_codes SET expires_ms = 1 WHERE id = (SELECT max(id) FROM identity_oob_codes)")
+    con.commit()
+    con.close()
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "sms", "code": code})[0] == 401
+    # one code per 30 s per channel: move the last one back in time
+    st, e, h = api.call("POST", "/api/v1/session/mfa/send", {"mfa_token": ch["mfa_token"], "method": "sms"})
+    assert st == 429 and e["error"] == "rate_limited" and h["Retry-After"]
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_oob_codes SET created_ms = created_ms - 31000")
+    con.commit()
+    con.close()
+    st, r, _ = api.call("POST", "/api/v1/session/mfa/send", {"mfa_token": ch["mfa_token"], "method": "sms"})
+    assert st == 200, r
+    code = last_code([t for _, t in env.fakes.sms])
+    st, s, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "sms", "code": code})
+    assert st == 200 and s["token"]
+    ch2 = sign_in(api, user)  # the used code does not work again
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch2["mfa_token"], "method": "sms", "code": code})[0] == 401
+    tok = s["token"]
+    # Telegram codes go to the user's chat through the Bot API
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "telegram"}, token=tok)
+    assert st == 200, r
+    assert env.fakes.telegram[-1][0] == user["id"]
+    code = last_code([t for _, t in env.fakes.telegram])
+    assert api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "telegram", "code": code}, token=tok)[0] == 200
+    # e-mail: a real SMTP server; recovery only, never a sign-in factor
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "email", "destination": "vera@example.org"}, token=tok)
+    assert st == 200 and r["recovery_only"], r
+    deadline = time.time() + 5
+    while not env.smtp.messages and time.time() < deadline:
+        time.sleep(0.05)
+    frm, to, text = env.smtp.messages[-1]
+    assert to == ["vera@example.org"] and frm == "noreply@fitgate.test"
+    code = re.search(r"\b(\d{6})\b", text).group(1)
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "email", "code": code}, token=tok)
+    assert st == 200 and r["recovery_only"]
+    st, s, _ = api.call("GET", "/api/v1/me/2fa", token=tok)
+    assert s["sms"]["enabled"] and s["email"]["enabled"] and s["email"]["recovery_only"]
+    assert "email" not in s["methods"] and "telegram" in s["methods"]
+    ch3 = sign_in(api, user)
+    st, e, _ = api.call("POST", "/api/v1/session/mfa/send", {"mfa_token": ch3["mfa_token"], "method": "email"})
+    assert st == 400 and e["error"] == "email_recovery_only"
+    # the notifier's contact lookup sees the verified details
+    st, me, _ = api.call("GET", "/api/v1/me", token=tok)
+    assert me["phone"] == "+4915112345678" and me["email"] == "vera@example.org"
+    assert not env.fakes.rejected, env.fakes.rejected
+
+
+def test_step_up_and_legacy_link(env):
+    api = env.api
+    user = tg_user("Anna")
+    b = sign_in(api, user)
+    tok = b["token"]
+    creds = {"login": "anna@example.ru", "password": "anna-secret-1"}
+    # no second factor at all yet: set one up first
+    st, e, _ = api.call("POST", "/api/v1/me/legacy", creds, token=tok)
+    assert st == 403 and e["error"] == "second_factor_setup_required"
+    secret, codes, _ = enable_totp(api, tok)
+    # a session that proved a factor minutes ago may link; a fresh one may not
+    ch = sign_in(api, user)
+    st, s, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "backup", "code": codes[0]})
+    assert st == 200
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_sessions SET mfa_ms = mfa_ms - 3600000 WHERE id = ?", (s["session_id"],))
+    con.commit()
+    con.close()
+    st, e, _ = api.call("POST", "/api/v1/me/legacy", creds, token=s["token"])
+    assert st == 403 and e["error"] == "second_factor_required"
+    # wrong password (with a fresh factor in the request)
+    st, e, _ = api.call("POST", "/api/v1/me/legacy", {**creds, "password": "nope", "method": "backup", "code": codes[1]},
+                        token=s["token"])
+    assert st == 401 and e["error"] == "legacy_login_invalid"
+    # the step-up from that request is now fresh: link
+    st, r, _ = api.call("POST", "/api/v1/me/legacy", creds, token=s["token"])
+    assert st == 200 and r["linked"] and r["legacy_id"] > 0, r
+    st, g, _ = api.call("GET", "/api/v1/me/legacy", token=s["token"])
+    assert g["linked"] and g["legacy_id"] == r["legacy_id"]
+    # another user cannot link the same old account
+    other = sign_in(api, tg_user("Mallory"))
+    _, oc, _ = enable_totp(api, other["token"])
+    st, e, _ = api.call("POST", "/api/v1/me/legacy", creds, token=other["token"])
+    assert st == 409, e
+    # disabling 2FA is a sensitive action too
+    assert api.call("POST", "/api/v1/me/2fa/totp/disable", {}, token=s["token"])[0] == 200  # step-up fresh
+    st, st2, _ = api.call("GET", "/api/v1/me/2fa", token=s["token"])
+    assert not st2["totp"]["enabled"]
+
+
+def test_whatsapp_webhook_link_and_code(env):
+    api = env.api
+    # handshake
+    st, body, _ = api.call("GET", f"/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={WA_VERIFY}&hub.challenge=1158201444")
+    assert st == 200 and body == "1158201444"
+    assert api.call("GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")[0] == 403
+    msg = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "contacts": [{"profile": {"name": "Wanda"}, "wa_id": "4917600000001", "user_id": "US.1349120865530274"}],
+        "messages": [{"from": "4917600000001", "id": "wamid.A1", "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": "login"}}]}}]}]}
+    raw = json.dumps(msg).encode()
+    sig = "sha256=" + hmac.new(WA_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    # unsigned / wrongly signed bodies are refused before parsing
+    assert api.call("POST", "/webhooks/whatsapp", raw=raw)[0] == 401
+    assert api.call("POST", "/webhooks/whatsapp", raw=raw, headers={"X-Hub-Signature-256": sig[:-1] + "0"})[0] == 401
+    n = len(env.fakes.whatsapp)
+    assert api.call("POST", "/webhooks/whatsapp", raw=raw, headers={"X-Hub-Signature-256": sig})[0] == 200
+    assert api.call("POST", "/webhooks/whatsapp", raw=raw, headers={"X-Hub-Signature-256": sig})[0] == 200  # redelivery
+    assert len(env.fakes.whatsapp) == n + 1
+    link = env.fakes.whatsapp[-1]
+    assert link["to"] == "4917600000001" and link["type"] == "text"
+    code = re.search(r"#/code/([\w-]+)", link["text"]["body"]).group(1)
+    st, s, _ = api.call("POST", "/api/v1/session/code", {"code": code})
+    assert st == 200 and s["registered"] and s["token"], s
+    assert api.call("POST", "/api/v1/session/code", {"code": code})[0] == 401  # once
+    st, me, _ = api.call("GET", "/api/v1/me", token=s["token"])
+    subs = {i["subject"] for i in me["identities"]}
+    assert "u:US.1349120865530274" in subs and "p:4917600000001" in subs
+    # the web app: a code through the authentication template, same user by phone
+    st, r, _ = api.call("POST", "/api/v1/whatsapp/code", {"phone": "+4917600000001"})
+    assert st == 200, r
+    tpl = env.fakes.whatsapp[-1]
+    assert tpl["type"] == "template" and tpl["template"]["name"] == "fitgate_code"
+    wcode = tpl["template"]["components"][0]["parameters"][0]["text"]
+    assert api.call("POST", "/api/v1/whatsapp/session", {"phone": "4917600000001", "code": "000000" if wcode != "000000" else "111111"})[0] == 401
+    st, s2, _ = api.call("POST", "/api/v1/whatsapp/session", {"phone": "4917600000001", "code": wcode})
+    assert st == 200 and s2["user"]["id"] == s["user"]["id"] and not s2["registered"]
+    assert api.call("POST", "/api/v1/whatsapp/session", {"phone": "4917600000001", "code": wcode})[0] == 401
+    # link Telegram to the same account; unlink; never the last identity
+    tgu = tg_user("Wanda")
+    st, r, _ = api.call("POST", "/api/v1/me/identities/telegram", {"init_data": init_data(tgu, DEV_BOT_TOKEN)}, token=s2["token"])
+    assert st == 200, r
+    st, me, _ = api.call("GET", "/api/v1/me", token=s2["token"])
+    assert {i["provider"] for i in me["identities"]} == {"whatsapp", "telegram"}
+    # that Telegram account now signs in to the same user
+    assert sign_in(api, tgu)["user"]["id"] == s["user"]["id"]
+    for ident in me["identities"][:-1]:
+        assert api.call("DELETE", f"/api/v1/me/identities/{ident['provider']}/{ident['subject']}", token=s2["token"])[0] == 200
+    last = me["identities"][-1]
+    st, e, _ = api.call("DELETE", f"/api/v1/me/identities/{last['provider']}/{last['subject']}", token=s2["token"])
+    assert st == 409 and e["error"] == "last_identity"
+
+
+def test_wechat_code2session(env):
+    api = env.api
+    v = json.load(open(os.path.join(VECTORS, "wechat-miniprogram.json")))
+    dec = v["decrypt"][0]
+    openid = json.loads(dec["plaintext"])["openId"]
+    env.fakes.wx_codes["code-1"] = {"openid": openid, "session_key": dec["session_key"], "unionid": "u-1"}
+    st, s, _ = api.call("POST", "/api/v1/wechat/session",
+                        {"code": "code-1", "encrypted_data": dec["encrypted_data"], "iv": dec["iv"]})
+    assert st == 200 and s["registered"], s
+    assert "session_key" not in json.dumps(s) and dec["session_key"] not in json.dumps(s)
+    # codes are single use at WeChat: 40029 -> 401
+    st, e, _ = api.call("POST", "/api/v1/wechat/session", {"code": "code-1"})
+    assert st == 401 and e["error"] == "code_invalid"
+    # rawData signature under this session key (vector X2)
+    sigv = v["raw_data_signature"][0]
+    env.fakes.wx_codes["code-2"] = {"openid": "o-raw", "session_key": sigv["session_key"]}
+    st, s2, _ = api.call("POST", "/api/v1/wechat/session",
+                         {"code": "code-2", "raw_data": sigv["raw_data"], "signature": sigv["signature"]})
+    assert st == 200 and s2["user"]["first_name"] == "Band"
+    env.fakes.wx_codes["code-3"] = {"openid": "o-raw2", "session_key": sigv["session_key"]}
+    st, e, _ = api.call("POST", "/api/v1/wechat/session",
+                        {"code": "code-3", "raw_data": sigv["raw_data"] + " ", "signature": sigv["signature"]})
+    assert st == 401 and e["error"] == "bad_signature"
+    # someone else's encryptedData (openId mismatch) is refused
+    env.fakes.wx_codes["code-4"] = {"openid": "o-other", "session_key": dec["session_key"]}
+    st, e, _ = api.call("POST", "/api/v1/wechat/session",
+                        {"code": "code-4", "encrypted_data": dec["encrypted_data"], "iv": dec["iv"]})
+    assert st == 401
+
+
+def test_initdata_cli():
+    v = json.load(open(os.path.join(VECTORS, "telegram-initdata.json")))
+    for t in v["miniapp"]:
+        if t.get("bot_token") is None:
+            continue
+        r = subprocess.run([os.path.join(BIN, "fitgate-core"), "initdata", "verify", "--bot-token", t["bot_token"],
+                            "--max-age", str(t.get("max_age_s", 0)), t["init_data"]],
+                           capture_output=True, text=True)
+        out = json.loads(r.stdout)
+        assert out["valid"] == t["valid"] and r.returncode == (0 if t["valid"] else 1), (t["name"], out)
+        if t["valid"] and "user_id" in t:
+            assert out["user_id"] == t["user_id"]
