@@ -1,7 +1,7 @@
 // screens/devices.js - my devices (unpair, wheel size), what a gateway sees
 // nearby (pair), and a shared gym machine by its QR sticker (Telegram's QR
 // scanner, or the code typed in a plain browser).
-import { del, get, items, post, put } from '../api.js';
+import { del, get, items, post } from '../api.js';
 import { errorNotice, errorText } from '../errors.js';
 import { dateTime, num, t } from '../i18n.js';
 import { canScanQr, haptic, scanQr, tg } from '../tg.js';
@@ -11,10 +11,14 @@ export const EP = {
   devices: '/api/v1/devices',
   bind: '/api/v1/devices/bind', // {device, gateway?}
   unbind: '/api/v1/devices/unbind', // {device}
-  wheel: (id) => `/api/v1/devices/${encodeURIComponent(id)}/wheel`, // PUT {wheel_mm}
-  nearby: (gw) => `/api/v1/gateways/${encodeURIComponent(gw)}/nearby`,
-  gym: '/api/v1/gym/session', // POST {qr} / GET / DELETE
+  wheel: (id) => `/api/v1/devices/${encodeURIComponent(id)}/wheel`, // POST {circumference_m}
+  nearby: (gw, refresh) => `/api/v1/gateways/${encodeURIComponent(gw)}/nearby${refresh ? '?refresh=1' : ''}`,
+  gym: '/api/v1/gym/session', // POST {qr} / DELETE; the running one shows in the devices list
 };
+// GATT services a gateway reports -> the kind of device.
+const SERVICE_KIND = { '180d': 'hr', '1816': 'csc', '1818': 'power', '1826': 'bike', '1814': 'rsc',
+                       '181d': 'scale', '1810': 'bp', '1822': 'spo2', '1809': 'thermo' };
+const kindOfServices = (svc) => (svc || []).map((u) => SERVICE_KIND[String(u).toLowerCase()]).find(Boolean);
 const GW_KEY = 'fitgate.gateway';
 const WHEEL_KINDS = /csc|speed|bike|cycl|wheel/i;
 
@@ -22,12 +26,15 @@ export function render(view, app) {
   view.append(h('h1', null, t('dev.title')));
   const mine = h('div', null, spinner());
   const nearby = h('div');
-  const gym = h('div', null, spinner());
+  const gym = h('div', { id: 'gym' }, spinner());
   view.append(section(t('dev.mine'), mine), section(t('dev.nearby'), nearby), section(t('dev.gym'), gym));
-  const reload = () => loadMine(mine, reload);
+  const state = { mine: [] };
+  const reload = async () => {
+    state.mine = await loadMine(mine, reload);
+    showGym(gym, state.mine, reload);
+  };
   reload();
-  nearbyForm(nearby, reload);
-  loadGym(gym);
+  nearbyForm(nearby, reload, state);
 }
 
 function kindName(k) {
@@ -37,14 +44,16 @@ function kindName(k) {
 }
 
 async function loadMine(box, reload) {
-  let list;
+  let all;
   try {
-    list = items(await get(EP.devices), 'devices');
+    all = items(await get(EP.devices), 'devices');
   } catch (e) {
     mount(box, errorNotice(e, reload));
-    return;
+    return null;
   }
-  if (!list.length) { mount(box, h('p', { id: 'no-devices' }, t('dev.none'))); return; }
+  // A gym machine in a session is listed too: it has its own section.
+  const list = all.filter((d) => !d.session);
+  if (!list.length) { mount(box, h('p', { id: 'no-devices' }, t('dev.none'))); return all; }
   mount(box, h('ul', { class: 'list', id: 'my-devices' }, list.map((d) => {
     const id = d.device || d.device_id || d.id;
     const li = h('li', { 'data-device': id });
@@ -53,6 +62,7 @@ async function loadMine(box, reload) {
         h('div', { class: 'title' }, d.name || id),
         h('div', { class: 'sub' }, [kindName(d.kind), d.name ? id : null,
           typeof d.battery === 'number' ? `${t('live.battery')} ${num(d.battery)} %` : null,
+          d.gateway ? t('dev.via', { gw: d.gateway }) : null,
           d.last_seen_ms ? t('dev.seen', { when: dateTime(d.last_seen_ms) }) : null].filter(Boolean).join(' · '))),
       h('button', { type: 'button', class: 'secondary', 'aria-label': t('dev.unpairOf', { name: d.name || id }),
                     onclick: async () => {
@@ -64,15 +74,16 @@ async function loadMine(box, reload) {
                       } catch (e) { toast(errorText(e), 'error'); }
                     } }, t('dev.unpair')));
     li.append(row);
-    if (WHEEL_KINDS.test(d.kind || '') || d.wheel_mm) li.append(wheelForm(id, d.wheel_mm));
+    if (WHEEL_KINDS.test(d.kind || '') || d.wheel_m) li.append(wheelForm(id, d.wheel_m));
     return li;
   })));
+  return all;
 }
 
 // Wheel circumference in millimetres (speed and distance from a CSC sensor).
-function wheelForm(id, current) {
+function wheelForm(id, currentM) {
   const input = h('input', { type: 'number', name: 'wheel_mm', min: '500', max: '3500', step: '1',
-                             inputmode: 'numeric', value: current || 2105 });
+                             inputmode: 'numeric', value: currentM ? Math.round(currentM * 1000) : 2105 });
   const msg = h('p', { class: 'form-error', role: 'alert' });
   const f = h('form', { class: 'wheel', novalidate: true },
     field(t('dev.wheel'), input, t('dev.wheelHint')), msg,
@@ -83,14 +94,14 @@ function wheelForm(id, current) {
     const v = Number(input.value);
     if (!(v >= 500 && v <= 3500)) { msg.textContent = t('dev.wheelRange'); return; }
     try {
-      await put(EP.wheel(id), { wheel_mm: Math.round(v) });
+      await post(EP.wheel(id), { circumference_m: Math.round(v) / 1000 });
       toast(t('dev.saved'));
     } catch (e) { msg.textContent = errorText(e); }
   });
   return h('div', { class: 'row' }, f);
 }
 
-function nearbyForm(box, reloadMine) {
+function nearbyForm(box, reloadMine, state) {
   let saved = '';
   try { saved = localStorage.getItem(GW_KEY) || ''; } catch (_) { /* ignore */ }
   // A gateway's own link (t.me/<bot>?startapp=gw-<id>) opens the app with it.
@@ -106,34 +117,41 @@ function nearbyForm(box, reloadMine) {
     const gw = input.value.trim();
     if (!gw) { mount(out, notice('error', t('dev.gatewayEmpty'))); input.focus(); return; }
     try { localStorage.setItem(GW_KEY, gw); } catch (_) { /* ignore */ }
-    loadNearby(out, gw, reloadMine);
+    // Pressed: ask the gateway for a fresh look (it may take a few seconds).
+    loadNearby(out, gw, reloadMine, state, true);
   });
   mount(box, h('p', { class: 'hint' }, t('dev.nearbyHint')), f, out);
-  if (input.value) loadNearby(out, input.value, reloadMine);
+  // Opened: what the gateway last reported, if anything.
+  if (input.value) loadNearby(out, input.value, reloadMine, state, false);
 }
 
-async function loadNearby(out, gw, reloadMine) {
+async function loadNearby(out, gw, reloadMine, state, refresh) {
+  const again = () => loadNearby(out, gw, reloadMine, state, true);
   mount(out, spinner(t('dev.searching')));
-  let list;
+  let snap;
   try {
-    list = items(await get(EP.nearby(gw)), 'devices');
+    snap = await get(EP.nearby(gw, refresh));
   } catch (e) {
-    mount(out, e.code === 'no_gateway' || e.code === 'unknown_gateway'
-      ? notice('error', t('dev.noGateway')) : errorNotice(e, () => loadNearby(out, gw, reloadMine)));
+    if (!refresh && e.code === 'no_snapshot') { mount(out); return; } // nothing reported yet: wait for the button
+    mount(out, errorNotice(e, again));
     return;
   }
-  if (!list.length) { mount(out, notice('info', t('dev.nothingNearby'), { label: t('common.retry'), run: () => loadNearby(out, gw, reloadMine) })); return; }
+  const list = items(snap, 'devices');
+  if (!list.length) { mount(out, notice('info', t('dev.nothingNearby'), { label: t('common.retry'), run: again })); return; }
   list.sort((a, b) => (b.rssi ?? -200) - (a.rssi ?? -200));
-  mount(out, h('ul', { class: 'list' }, list.map((d) => {
-    const id = d.device || d.device_id || d.id;
-    const mine = d.bound_to_me || d.mine;
-    const taken = !mine && (d.bound || d.owned);
+  const mineIds = new Set((state.mine || []).map((d) => d.device));
+  mount(out, snap.ts ? h('p', { class: 'hint' }, t('dev.seenAt', { when: dateTime(snap.ts) })) : null,
+    h('ul', { class: 'list', id: 'nearby' }, list.map((d) => {
+    const id = d.device || d.address || d.id;
+    d.kind ||= kindOfServices(d.services);
+    const mine = mineIds.has(id);
+    const taken = !mine && d.bound;
     return h('li', { 'data-device': id }, h('div', { class: 'row' },
       h('div', { class: 'main' },
         h('div', { class: 'title' }, d.name || id),
         h('div', { class: 'sub' }, [kindName(d.kind), d.name ? id : null,
           typeof d.rssi === 'number' ? t('dev.signal', { dbm: d.rssi }) : null,
-          typeof d.hr === 'number' ? `${Math.round(d.hr)} ${t('unit.bpm')}` : null].filter(Boolean).join(' · '))),
+          typeof d.battery === 'number' ? `${t('live.battery')} ${num(d.battery)} %` : null].filter(Boolean).join(' · '))),
       mine ? h('span', { class: 'badge ok' }, t('dev.yours'))
         : taken ? h('span', { class: 'badge' }, t('dev.taken'))
           : h('button', { type: 'button', class: 'primary', 'aria-label': t('dev.pairOf', { name: d.name || id }),
@@ -143,8 +161,8 @@ async function loadNearby(out, gw, reloadMine) {
                               await post(EP.bind, { device: id, gateway: gw });
                               haptic('success');
                               toast(t('dev.paired', { name: d.name || id }));
-                              reloadMine();
-                              loadNearby(out, gw, reloadMine);
+                              await reloadMine();
+                              loadNearby(out, gw, reloadMine, state, false);
                             } catch (e) {
                               ev.target.disabled = false;
                               haptic('error');
@@ -154,34 +172,30 @@ async function loadNearby(out, gw, reloadMine) {
   })));
 }
 
-async function loadGym(box) {
-  let cur = null;
-  try {
-    cur = await get(EP.gym);
-  } catch (_) {
-    cur = null; // 404: no machine session now (starting one reports any real failure)
-  }
-  if (cur && (cur.machine || cur.device || cur.id)) {
+function showGym(box, mine, reload) {
+  const cur = (mine || []).find((d) => d.session);
+  if (cur) {
     mount(box,
-      h('p', { id: 'gym-active' }, t('dev.gymOn', { name: cur.machine_name || cur.machine || cur.device })),
-      cur.started_ms ? h('p', { class: 'hint' }, t('dev.gymSince', { when: dateTime(cur.started_ms) })) : null,
-      h('button', { type: 'button', class: 'danger', onclick: async () => {
-        try { await del(EP.gym); haptic('success'); toast(t('dev.gymEnded')); loadGym(box); } catch (e) { toast(errorText(e), 'error'); }
+      h('p', { id: 'gym-active' }, t('dev.gymOn', { name: cur.device })),
+      cur.bound_ms ? h('p', { class: 'hint' }, t('dev.gymSince', { when: dateTime(cur.bound_ms) })) : null,
+      h('button', { type: 'button', class: 'danger', id: 'gym-end', onclick: async () => {
+        try { await del(EP.gym); haptic('success'); toast(t('dev.gymEnded')); reload(); } catch (e) { toast(errorText(e), 'error'); }
       } }, t('dev.gymEnd')));
     return;
   }
-  gymStart(box);
+  gymStart(box, reload);
 }
 
-function gymStart(box) {
+function gymStart(box, reload) {
   const input = h('input', { type: 'text', name: 'machine', autocapitalize: 'off', spellcheck: 'false' });
   const msg = h('p', { class: 'form-error', role: 'alert' });
   async function start(code) {
     msg.textContent = '';
     try {
-      await post(EP.gym, { qr: code });
+      const r = await post(EP.gym, { qr: code });
       haptic('success');
-      loadGym(box);
+      toast(t('dev.gymStarted', { name: r.device || code, min: Math.round((r.idle_timeout_s || 0) / 60) }));
+      reload();
     } catch (e) {
       haptic('error');
       msg.textContent = errorText(e);

@@ -3,7 +3,10 @@
 // its battery. Readings come from the app-wide stream (app.live).
 import { lineChart } from '../chart.js';
 import { duration, num, t } from '../i18n.js';
-import { h } from '../ui.js';
+import { post } from '../api.js';
+import { errorText } from '../errors.js';
+import { haptic, hideMainButton, setMainButton } from '../tg.js';
+import { h, toast } from '../ui.js';
 import { maxHr, ZONES, zoneOf } from '../zones.js';
 
 const WINDOW_S = 10 * 60;
@@ -105,5 +108,21 @@ export function render(view, app) {
   paint();
   const off = app.live.subscribe((r) => { take(r); if ((r.dev || '') === app.liveDevice) paint(); });
   const tick = setInterval(redraw, 1000);
-  return () => { off(); clearInterval(tick); chart.destroy(); };
+
+  // Finish: the workout ends now (not after the idle timeout) and its
+  // summary opens as soon as the server has computed it.
+  async function finish() {
+    setMainButton(t('live.finish'), finish, { busy: true });
+    try {
+      await post('/api/v1/workouts/stop');
+      haptic('success');
+      app.go('workouts/latest');
+    } catch (e) {
+      haptic('error');
+      toast(errorText(e), 'error');
+      setMainButton(t('live.finish'), finish);
+    }
+  }
+  setMainButton(t('live.finish'), finish);
+  return () => { off(); clearInterval(tick); chart.destroy(); hideMainButton(); };
 }

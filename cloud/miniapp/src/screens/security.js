@@ -80,7 +80,8 @@ async function loadMfa(box, app) {
     rows.push(h('button', { type: 'button', class: 'primary', id: 'totp-setup',
                             onclick: () => setupTotp(box, app) }, t('sec.totpEnable')));
   }
-  for (const ch of ['sms', 'email']) rows.push(otpChannel(ch, st[ch] || {}, () => loadMfa(box, app)));
+  const reload = () => loadMfa(box, app);
+  for (const ch of ['sms', 'whatsapp', 'email']) rows.push(otpChannel(ch, st[ch] || {}, reload, (codes) => showBackupCodes(box, app, codes)));
   mount(box, rows);
 }
 
@@ -153,11 +154,14 @@ function disableTotp(box, app) {
     h('button', { type: 'button', class: 'secondary', onclick: () => loadMfa(box, app) }, t('common.cancel')));
 }
 
-// SMS or e-mail codes: add a destination, confirm it with the code we send.
-function otpChannel(ch, st, reload) {
+// One-time codes by SMS / WhatsApp (sign-in) or e-mail (account recovery
+// only): add a destination, confirm it with the code we send there.
+const CH_LABEL = { sms: 'mfa.sms', whatsapp: 'mfa.whatsapp', email: 'mfa.email' };
+const CH_HINT = { sms: 'sec.smsHint', whatsapp: 'sec.waHint', email: 'sec.emailHint' };
+function otpChannel(ch, st, reload, showCodes) {
   const on = !!(st.enabled ?? st.verified);
   const box = h('div', { class: 'otp-channel', id: 'otp-' + ch });
-  const title = h('h3', null, t(ch === 'sms' ? 'mfa.sms' : 'mfa.email'));
+  const title = h('h3', null, t(CH_LABEL[ch]));
   if (on) {
     mount(box, title, h('p', null, t('sec.otpOn', { to: st.destination || st.masked || '' })),
       h('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -165,22 +169,34 @@ function otpChannel(ch, st, reload) {
       } }, t('sec.otpDisable')));
     return box;
   }
-  const dest = h('input', ch === 'sms'
+  const dest = h('input', ch !== 'email'
     ? { type: 'tel', name: 'phone', autocomplete: 'tel', inputmode: 'tel', placeholder: '+7 900 000 00 00' }
     : { type: 'email', name: 'email', autocomplete: 'email', inputmode: 'email', placeholder: 'name@example.com' });
-  const start = form('otp-start-' + ch, field(t(ch === 'sms' ? 'sec.phone' : 'sec.email'), dest), t('mfa.send'), async () => {
+  const start = form('otp-start-' + ch, field(t(ch === 'email' ? 'sec.email' : 'sec.phone'), dest), t('mfa.send'), async () => {
     await post(EP.otpStart, { channel: ch, destination: dest.value.trim() });
     const code = codeInput('code');
     mount(box, title, h('p', null, t('sec.otpSent', { to: dest.value.trim() })),
       form('otp-confirm-' + ch, field(t('mfa.codeLabel'), code), t('sec.confirm'), async () => {
-        await post(EP.otpConfirm, { channel: ch, code: code.value.trim() });
+        const r = await post(EP.otpConfirm, { channel: ch, code: code.value.trim() });
         haptic('success');
-        reload();
+        // The first second factor comes with backup codes: shown once.
+        if (Array.isArray(r?.backup_codes) && r.backup_codes.length) showCodes(r.backup_codes);
+        else reload();
       }));
     code.focus();
   });
-  mount(box, title, h('p', { class: 'hint' }, t(ch === 'sms' ? 'sec.smsHint' : 'sec.emailHint')), start);
+  mount(box, title, h('p', { class: 'hint' }, t(CH_HINT[ch])), start);
   return box;
+}
+
+// "Telegram · Android" from the sign-in method and the browser's user agent.
+function clientName(s) {
+  const ua = s.user_agent || '';
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iOS/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+    : /Mac OS/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+  const how = (s.method || '').split('+')[0];
+  const via = { telegram: 'Telegram', whatsapp: 'WhatsApp', wechat: 'WeChat' }[how] || how;
+  return [via, os].filter(Boolean).join(' · ') || t('sec.device');
 }
 
 async function loadSessions(box, app) {
@@ -194,11 +210,11 @@ async function loadSessions(box, app) {
   mount(box,
     h('ul', { class: 'list', id: 'sessions' }, list.map((s) => h('li', null, h('div', { class: 'row' },
       h('div', { class: 'main' },
-        h('div', { class: 'title' }, s.client || s.user_agent || s.channel || t('sec.device')),
-        h('div', { class: 'sub' }, t('sec.lastSeen', { when: dateTime(s.last_seen_ms || s.created_ms) }),
-          s.ip ? ` · ${s.ip}` : '')),
+        h('div', { class: 'title' }, clientName(s)),
+        h('div', { class: 'sub' }, t('sec.lastSeen', { when: dateTime(s.last_ms || s.last_seen_ms || s.created_ms) }),
+          s.ip ? ` · ${s.ip}` : '', s.second_factor ? ` · ${t('sec.with2fa')}` : '')),
       s.current ? h('span', { class: 'badge ok' }, t('sec.thisDevice'))
-        : h('button', { type: 'button', class: 'secondary', 'aria-label': t('sec.endSessionOf', { name: s.client || s.id }),
+        : h('button', { type: 'button', class: 'secondary', 'aria-label': t('sec.endSessionOf', { name: clientName(s) }),
                         onclick: async () => {
                           try { await del(`${EP.sessions}/${encodeURIComponent(s.id)}`); loadSessions(box, app); } catch (e) { toast(errorText(e), 'error'); }
                         } }, t('sec.endSession')))))),

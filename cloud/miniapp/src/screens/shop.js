@@ -2,20 +2,23 @@
 // and the legacy shop's, read-only), one order's details, the payment result,
 // and linking the legacy shop account.
 //   #/shop  #/shop/cart  #/shop/orders  #/shop/orders/<id>  #/shop/result?order=<id>  #/shop/link
-import { ApiError, get, items, post, put } from '../api.js';
+import { get, items, post, put } from '../api.js';
 import { errorNotice, errorText } from '../errors.js';
 import { dateTime, money, t } from '../i18n.js';
-import { haptic, hideMainButton, openExternal, openInvoice, setMainButton } from '../tg.js';
+import { withStepUp } from '../stepup.js';
+import { haptic, hideMainButton, openExternal, openInvoice, setMainButton, tg } from '../tg.js';
 import { field, h, mount, notice, section, spinner, toast } from '../ui.js';
 
 export const EP = {
   products: '/api/v1/shop/products',
   cart: '/api/v1/shop/cart', // GET, PUT {items: [{sku, qty}]}
-  checkout: '/api/v1/shop/checkout', // POST + Idempotency-Key
-  orders: '/api/v1/shop/orders',
-  order: (id) => `/api/v1/shop/orders/${encodeURIComponent(id)}`,
-  cancel: (id) => `/api/v1/shop/orders/${encodeURIComponent(id)}/cancel`,
-  legacyLink: '/api/v1/shop/legacy/link', // POST {login, password}
+  checkout: '/api/v1/shop/checkout', // POST {provider, items} + Idempotency-Key
+  orders: '/api/v1/orders', // ours and the legacy shop's; refs "fg-12" / "legacy-50001"
+  order: (ref) => `/api/v1/orders/${encodeURIComponent(ref)}`,
+  cancel: (ref) => `/api/v1/orders/${encodeURIComponent(ref)}/cancel`,
+  // POST {login, password}. Identity owns the link; until its route exists the
+  // shop's dev-mode route does it (dev stacks only; elsewhere a 404 -> "not available yet").
+  legacyLink: '/api/v1/shop/dev/legacy-link',
 };
 
 export function render(view, app, sub = '') {
@@ -58,22 +61,27 @@ function catalogue(view, app) {
       return;
     }
     if (!list.length) { mount(box, h('p', null, t('shop.empty'))); return; }
-    mount(box, h('ul', { class: 'list', id: 'products' }, list.map((p) => {
-      const out = p.stock !== undefined && p.stock <= 0;
-      return h('li', { 'data-sku': p.sku }, h('div', { class: 'row' },
-        h('div', { class: 'main' }, h('div', { class: 'title' }, p.title || p.sku),
+    // A product has variants (size, colour): each variant is one SKU.
+    const skus = list.flatMap((p) => (p.variants?.length ? p.variants.map((v) => ({ ...v, product: p }))
+      : [{ ...p, product: p }]));
+    mount(box, h('ul', { class: 'list', id: 'products' }, skus.map((v) => {
+      const p = v.product;
+      const name = p.variants?.length > 1 || (v.title && v.title !== p.title) ? `${p.title} — ${v.title}` : p.title || v.title || v.sku;
+      const out = v.stock !== undefined && v.stock <= 0;
+      return h('li', { 'data-sku': v.sku }, h('div', { class: 'row' },
+        h('div', { class: 'main' }, h('div', { class: 'title' }, name),
           p.description ? h('div', { class: 'sub' }, p.description) : null,
-          h('div', { class: 'sub' }, price(p), out ? ` · ${t('shop.outOfStock')}` : '')),
-        h('button', { type: 'button', class: 'primary', disabled: out, 'aria-label': t('shop.addOf', { name: p.title || p.sku }),
+          h('div', { class: 'sub' }, price(v), out ? ` · ${t('shop.outOfStock')}` : '')),
+        h('button', { type: 'button', class: 'primary', disabled: out, 'aria-label': t('shop.addOf', { name }),
                       onclick: async (ev) => {
                         ev.target.disabled = true;
                         try {
                           const c = await loadCart();
-                          const it = c.items.find((i) => i.sku === p.sku);
-                          if (it) it.qty += 1; else c.items.push({ sku: p.sku, qty: 1 });
+                          const it = c.items.find((i) => i.sku === v.sku);
+                          if (it) it.qty += 1; else c.items.push({ sku: v.sku, qty: 1 });
                           await saveCart(c.items);
                           haptic('light');
-                          toast(t('shop.added', { name: p.title || p.sku }));
+                          toast(t('shop.added', { name }));
                         } catch (e) { toast(errorText(e), 'error'); }
                         ev.target.disabled = false;
                       } }, t('shop.add'))));
@@ -95,13 +103,14 @@ function cart(view, app) {
     }
     draw();
   }
-  function draw() {
+  function draw(keepMsg) {
+    const old = keepMsg ? document.getElementById('checkout-msg') : null;
     if (!c.items.length) {
       hideMainButton();
       mount(box, h('p', { id: 'cart-empty' }, t('shop.cartEmpty')), h('a', { href: '#/shop', class: 'button secondary' }, t('shop.title')));
       return;
     }
-    const total = c.items.reduce((n, i) => n + (i.price_minor || 0) * i.qty, 0);
+    const total_ = c.items.reduce((n, i) => n + (i.price_minor || 0) * i.qty, 0);
     const cur = c.items[0].currency || c.raw.currency;
     mount(box, h('ul', { class: 'list', id: 'cart' }, c.items.map((i) => h('li', { 'data-sku': i.sku }, h('div', { class: 'row' },
       h('div', { class: 'main' }, h('div', { class: 'title' }, i.title || i.sku), h('div', { class: 'sub' }, money(i.price_minor, i.currency || cur))),
@@ -109,9 +118,9 @@ function cart(view, app) {
         h('button', { type: 'button', class: 'secondary', 'aria-label': t('shop.less'), onclick: () => change(i, -1) }, '−'),
         h('output', { 'aria-live': 'polite' }, String(i.qty)),
         h('button', { type: 'button', class: 'secondary', 'aria-label': t('shop.moreQty'), onclick: () => change(i, 1) }, '+')))))),
-    h('p', { class: 'total', id: 'cart-total' }, t('shop.total', { sum: money(total, cur) })),
-    h('div', { id: 'checkout-msg' }));
-    setMainButton(t('shop.checkout', { sum: money(total, cur) }), checkout);
+    h('p', { class: 'total', id: 'cart-total' }, t('shop.total', { sum: money(total_, cur) })),
+    old || h('div', { id: 'checkout-msg' }));
+    setMainButton(t('shop.checkout', { sum: money(total_, cur) }), checkout);
   }
   async function change(i, d) {
     i.qty = Math.max(0, i.qty + d);
@@ -127,32 +136,46 @@ function cart(view, app) {
   let idem = null;
   async function checkout() {
     const msg = document.getElementById('checkout-msg');
+    mount(msg);
     idem ||= crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
     setMainButton(t('shop.paying'), checkout, { busy: true });
+    // Telegram's own payment sheet inside Telegram, ЮKassa's page elsewhere.
+    let provider = tg.inTelegram ? 'telegram' : 'yookassa';
+    const body = () => ({ provider, items: c.items.map((i) => ({ sku: i.sku, qty: i.qty })) });
     let r;
     try {
-      r = await post(EP.checkout, { items: c.items.map((i) => ({ sku: i.sku, qty: i.qty })) }, { headers: { 'Idempotency-Key': idem } });
+      r = await withStepUp(msg, async () => {
+        try {
+          return await post(EP.checkout, body(), { headers: { 'Idempotency-Key': idem } });
+        } catch (e) {
+          if (e.code !== 'provider_unavailable') throw e;
+          provider = provider === 'telegram' ? 'yookassa' : 'telegram';
+          idem = crypto.randomUUID ? crypto.randomUUID() : idem + '-2'; // another body: another key
+          return post(EP.checkout, body(), { headers: { 'Idempotency-Key': idem } });
+        }
+      });
     } catch (e) {
       haptic('error');
-      if (e instanceof ApiError && (e.code === 'second_factor_required' || e.code === 'mfa_required')) {
-        mount(msg, notice('error', t('shop.stepUp'), { label: t('more.security'), run: () => app.go('security') }));
-      } else {
-        mount(msg, notice('error', errorText(e), { label: t('common.retry'), run: checkout }));
-      }
-      draw();
+      if (e.code === 'cancelled') { draw(); return; }
+      const o = e.body?.order;
+      if (o) { idem = null; mount(msg, notice('error', errorText(e), { label: t('shop.toOrder'), run: () => app.go(`shop/orders/${o.ref || 'fg-' + o.id}`) })); }
+      else if (e.code === 'second_factor_setup_required') mount(msg, notice('error', errorText(e), { label: t('more.security'), run: () => app.go('security') }));
+      else mount(msg, notice('error', errorText(e), { label: t('common.retry'), run: checkout }));
+      draw(true);
       return;
     }
     idem = null;
-    const id = r.order_id ?? r.id ?? r.order?.id;
-    const url = r.payment?.url || r.payment_url || r.confirmation_url;
-    if (url && (r.payment?.provider === 'telegram' || /^https:\/\/t\.me\/\$/.test(url))) {
+    const o = r.order || r;
+    const ref = o.ref || `fg-${o.id}`;
+    const url = o.payment?.url;
+    if (url && o.payment?.provider === 'telegram') {
       await openInvoice(url);
-      app.go(`shop/result?order=${id}`);
+      app.go(`shop/result?order=${ref}`);
     } else if (url) {
       openExternal(url);
-      app.go(`shop/result?order=${id}`);
+      app.go(`shop/result?order=${ref}`);
     } else {
-      app.go(`shop/orders/${id}`);
+      app.go(`shop/orders/${ref}`);
     }
   }
   load();
@@ -160,8 +183,8 @@ function cart(view, app) {
 }
 
 function orderRow(o) {
-  const legacy = o.source === 'legacy' || o.read_only;
-  const id = legacy ? `legacy-${o.id}` : o.id;
+  const legacy = o.source === 'legacy';
+  const id = o.ref || (legacy ? `legacy-${o.id}` : `fg-${o.id}`);
   return h('li', null, h('a', { class: 'row', href: `#/shop/orders/${id}`, 'data-id': id },
     h('div', { class: 'main' },
       h('div', { class: 'title' }, t('shop.orderNo', { n: o.number || o.id }), legacy ? h('span', { class: 'badge' }, ' ', t('shop.legacy')) : null),
@@ -182,15 +205,16 @@ function orders(view, app) {
       return;
     }
     const all = items(body, 'orders');
-    const mine = all.filter((o) => !(o.source === 'legacy' || o.read_only));
-    const legacy = items(body.legacy || [], 'orders').concat(all.filter((o) => o.source === 'legacy' || o.read_only));
-    const linked = body.legacy_linked ?? (legacy.length > 0);
+    const mine = all.filter((o) => o.source !== 'legacy');
+    const legacy = all.filter((o) => o.source === 'legacy');
+    const linked = !!body.legacy?.linked;
     mount(box,
       section(t('shop.newOrders'), mine.length ? h('ul', { class: 'list', id: 'orders' }, mine.map(orderRow)) : h('p', null, t('shop.noOrders'))),
       section(t('shop.oldOrders'),
         legacy.length ? h('ul', { class: 'list', id: 'legacy-orders' }, legacy.map(orderRow)) : null,
         !linked ? h('p', null, t('shop.linkHint'), ' ', h('a', { href: '#/shop/link' }, t('shop.linkGo'))) : null,
-        linked && !legacy.length ? h('p', null, t('shop.noOrders')) : null));
+        linked && body.legacy.available === false ? notice('error', t('shop.legacyDown')) : null,
+        linked && !legacy.length && body.legacy.available !== false ? h('p', null, t('shop.noOrders')) : null));
   })();
 }
 
@@ -209,6 +233,7 @@ function orderDetails(view, app, id) {
     mount(box,
       h('h1', null, t('shop.orderNo', { n: o.number || o.id })),
       readOnly ? notice('info', t('shop.legacyRo')) : null,
+      o.legacy_status ? h('p', { class: 'hint' }, t('shop.legacyStatus', { s: o.legacy_status })) : null,
       section(null, h('p', { id: 'order-state' }, h('strong', null, stateText(o.state))),
         h('p', { class: 'hint' }, dateTime(o.created_ms))),
       section(t('shop.items'), h('table', null,
@@ -222,9 +247,9 @@ function orderDetails(view, app, id) {
       !readOnly && o.state === 'pending_payment' && o.payment?.url
         ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', onclick: () => openExternal(o.payment.url) }, t('shop.payNow')))
         : null,
-      !readOnly && (o.state === 'pending_payment' || o.state === 'paid')
+      !readOnly && o.state === 'pending_payment'
         ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', onclick: async () => {
-          try { await post(EP.cancel(o.id)); toast(t('shop.cancelled')); load(); } catch (e) { toast(errorText(e), 'error'); }
+          try { await post(EP.cancel(o.ref || id)); toast(t('shop.cancelled')); load(); } catch (e) { toast(errorText(e), 'error'); }
         } }, t('shop.cancel'))) : null);
   })();
 }
@@ -271,17 +296,18 @@ function link(view, app) {
     ev.preventDefault();
     msg.textContent = '';
     try {
-      await post(EP.legacyLink, { login: login.value.trim(), password: pass.value });
+      await withStepUp(stepBox, () => post(EP.legacyLink, { login: login.value.trim(), password: pass.value }));
       pass.value = '';
       haptic('success');
       toast(t('shop.linked'));
       app.go('shop/orders');
     } catch (e) {
       pass.value = '';
+      if (e.code === 'cancelled') return;
       haptic('error');
-      msg.textContent = e instanceof ApiError && (e.code === 'second_factor_required' || e.code === 'mfa_required')
-        ? t('shop.stepUp') : e instanceof ApiError && e.status === 401 ? t('shop.badLogin') : errorText(e);
+      msg.textContent = errorText(e);
     }
   });
-  view.append(section(null, f));
+  const stepBox = h('div');
+  view.append(section(null, f), stepBox);
 }

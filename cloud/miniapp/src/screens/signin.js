@@ -44,7 +44,8 @@ function codeForm(view, opts) {
   view.append(section(t('signin.codeTitle'), form));
 }
 
-const METHOD_KEYS = { totp: 'mfa.totp', backup: 'mfa.backup', backup_code: 'mfa.backup', sms: 'mfa.sms', email: 'mfa.email' };
+const METHOD_KEYS = { totp: 'mfa.totp', backup: 'mfa.backup', sms: 'mfa.sms', telegram: 'mfa.telegram', whatsapp: 'mfa.whatsapp' };
+const SENDS = new Set(['sms', 'telegram', 'whatsapp']);
 
 function challenge(view, opts) {
   const ch = opts.challenge;
@@ -64,7 +65,7 @@ function challenge(view, opts) {
   function update() {
     label.textContent = method.startsWith('backup') ? t('mfa.backupLabel') : t('mfa.codeLabel');
     input.inputMode = method.startsWith('backup') ? 'text' : 'numeric';
-    sendBtn.hidden = !(method === 'sms' || method === 'email');
+    sendBtn.hidden = !SENDS.has(method);
   }
   sendBtn.addEventListener('click', async () => {
     msg.textContent = '';

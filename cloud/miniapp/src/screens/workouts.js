@@ -4,7 +4,7 @@ import { get, items } from '../api.js';
 import { lineChart } from '../chart.js';
 import { errorNotice } from '../errors.js';
 import { dateTime, duration, num, t } from '../i18n.js';
-import { h, kv, mount, section, spinner } from '../ui.js';
+import { h, kv, mount, notice, section, spinner } from '../ui.js';
 import { ZONES } from '../zones.js';
 
 export const EP = {
@@ -17,7 +17,11 @@ export function render(view, app, id) {
 }
 
 // Tolerant readers: the summary may be flat or nested under "metrics".
-const m = (w) => ({ ...w, ...(w.metrics || w.summary || {}) });
+const m = (w) => {
+  const x = { ...w, ...(w.metrics || w.summary || {}) };
+  if (x.duration_s === undefined && x.end_ms > x.start_ms) x.duration_s = (x.end_ms - x.start_ms) / 1000;
+  return x;
+};
 const hrOf = (w) => w.heart_rate || { avg: w.avg_hr, max: w.max_hr, zones_s: w.zones_s };
 const kcal = (w) => (w.energy_kcal ?? (w.energy_j ? w.energy_j / 4184 : w.calories));
 const kindText = (k) => {
@@ -51,8 +55,8 @@ function list(view) {
       const hr = hrOf(w);
       ul.append(h('li', null, h('a', { class: 'row', href: `#/workouts/${w.id}`, 'data-id': w.id },
         h('div', { class: 'main' },
-          h('div', { class: 'title' }, dateTime(w.start_ms)),
-          h('div', { class: 'sub' }, [kindText(w.kind || w.sport), duration(w.duration_s),
+          h('div', { class: 'title' }, dateTime(w.start_ms), w.in_progress ? h('span', { class: 'badge ok' }, ' ', t('wo.inProgress')) : null),
+          h('div', { class: 'sub' }, [w.gym ? t('wo.at', { gym: w.gym }) : kindText(w.kind), duration(w.duration_s),
             w.distance_m ? `${num(w.distance_m / 1000, 2)} ${t('unit.km')}` : null].filter(Boolean).join(' · '))),
         h('div', { class: 'side' }, hr?.avg ? `♥ ${num(hr.avg)}` : '', h('span', { 'aria-hidden': 'true' }, ' ›')))));
     }
@@ -61,13 +65,13 @@ function list(view) {
   page();
 }
 
-// series as {ts|t: [...], hr: [...], ...} or [{ts, hr, speed, power}, ...]
-function columns(series) {
+// series as [{t_s (from the start), hr, speed, power}, ...] (or columns)
+function columns(series, startMs) {
   if (!series) return null;
   if (Array.isArray(series)) {
     const c = { ts: [], hr: [], speed: [], power: [] };
     for (const p of series) {
-      c.ts.push(p.ts ?? p.t);
+      c.ts.push(p.ts ?? p.t ?? (startMs + p.t_s * 1000));
       c.hr.push(p.hr ?? p.v?.hr ?? null);
       c.speed.push(p.speed ?? p.v?.speed ?? null);
       c.power.push(p.power ?? p.v?.power ?? null);
@@ -77,6 +81,17 @@ function columns(series) {
   return { ts: series.ts || series.t || [], hr: series.hr || [], speed: series.speed || [], power: series.power || [] };
 }
 
+// 'latest': the workout just finished on the live screen. The server
+// completes it from the bus a moment after the stop: wait for that.
+async function latest(tries) {
+  for (let i = 0; ; i++) {
+    const w = items(await get(`${EP.list}?limit=1`), 'items')[0];
+    if (!w) return null;
+    if (!w.in_progress || i >= tries) return w;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 function details(view, app, id) {
   const box = h('div', null, spinner());
   view.append(box);
@@ -84,6 +99,12 @@ function details(view, app, id) {
   (async function load() {
     let w;
     try {
+      if (id === 'latest') {
+        const l = await latest(15);
+        if (!l) { mount(box, h('p', { id: 'no-workouts' }, t('wo.none'))); return; }
+        history.replaceState(null, '', `#/workouts/${l.id}`);
+        id = String(l.id);
+      }
       w = m(await get(EP.one(id)));
     } catch (e) {
       mount(box, errorNotice(e, load));
@@ -92,7 +113,9 @@ function details(view, app, id) {
     const hr = hrOf(w) || {};
     const k = kcal(w);
     mount(box,
-      h('h1', null, t('wo.one', { when: dateTime(w.start_ms) })),
+      h('h1', { id: 'workout-title', 'data-id': w.id }, t('wo.one', { when: dateTime(w.start_ms) })),
+      w.in_progress ? notice('info', t('wo.stillOn')) : null,
+      w.gym ? h('p', { class: 'hint' }, t('wo.at', { gym: w.gym })) : null,
       section(t('wo.summary'), kv([
         [t('wo.duration'), duration(w.duration_s)],
         [t('wo.avgHr'), hr.avg ? `${num(hr.avg)} ${t('unit.bpm')}` : null],
@@ -117,7 +140,7 @@ function details(view, app, id) {
           h('span', { class: 'num' }, duration(zs[i] || 0)));
       }))));
     }
-    const c = columns(w.series || w.samples_series || w.points);
+    const c = columns(w.series || w.points, w.start_ms || 0);
     if (c && c.ts.length > 1) {
       const xs = c.ts.map((x) => (x > 1e11 ? x / 1000 : x));
       const plots = [
