@@ -304,11 +304,10 @@ static int on_stats_timer(sd_event_source *s, uint64_t usec, void *userdata)
  * uses the enrolled identity unless cloud_certfile/keyfile name others. */
 static int edge_enrol(edge_config *c)
 {
-    if (!c->enrol_url[0])
-        return 0;
-    if (!c->cloud_certfile[0] && !c->cloud_keyfile[0])
-        enrol_edge_paths(c->identity_dir, c->cloud_certfile, c->cloud_keyfile,
-                         sizeof c->cloud_certfile);
+    if (!c->enrol_url[0] || c->cloud_certfile[0] || c->cloud_keyfile[0])
+        return 0; /* no enrolment configured, or an identity given explicitly */
+    enrol_edge_paths(c->identity_dir, c->cloud_certfile, c->cloud_keyfile,
+                     sizeof c->cloud_certfile);
     enrol_edge_config ec = {
         .gateway_id = c->gateway_id,
         .url = c->enrol_url,
