@@ -60,6 +60,16 @@ static int key_ok(const char *k)
     return 1;
 }
 
+/* Columns sku, title, price_minor, currency of st into l. */
+static void fill_line(line *l, sqlite3_stmt *st, int64_t qty)
+{
+    snprintf(l->sku, sizeof l->sku, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(l->title, sizeof l->title, "%s", (const char *)sqlite3_column_text(st, 1));
+    l->price = sqlite3_column_int64(st, 2);
+    snprintf(l->currency, sizeof l->currency, "%s", (const char *)sqlite3_column_text(st, 3));
+    l->qty = qty;
+}
+
 /* The lines to buy, with today's prices: the body's items, else the cart. */
 static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, size_t *n, char *msg,
                       size_t cap)
@@ -97,13 +107,7 @@ static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, siz
                 sqlite3_finalize(st);
                 return 1;
             }
-            line *l = &out[(*n)++];
-            snprintf(l->sku, sizeof l->sku, "%s", (const char *)sqlite3_column_text(st, 0));
-            snprintf(l->title, sizeof l->title, "%s", (const char *)sqlite3_column_text(st, 1));
-            l->price = sqlite3_column_int64(st, 2);
-            snprintf(l->currency, sizeof l->currency, "%s",
-                     (const char *)sqlite3_column_text(st, 3));
-            l->qty = (int64_t)qty->valuedouble;
+            fill_line(&out[(*n)++], st, (int64_t)qty->valuedouble);
         }
         sqlite3_finalize(st);
     } else {
@@ -116,13 +120,7 @@ static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, siz
             return -1;
         sqlite3_bind_int64(st, 1, user);
         while (sqlite3_step(st) == SQLITE_ROW) {
-            line *l = &out[(*n)++];
-            snprintf(l->sku, sizeof l->sku, "%s", (const char *)sqlite3_column_text(st, 0));
-            snprintf(l->title, sizeof l->title, "%s", (const char *)sqlite3_column_text(st, 1));
-            l->price = sqlite3_column_int64(st, 2);
-            snprintf(l->currency, sizeof l->currency, "%s",
-                     (const char *)sqlite3_column_text(st, 3));
-            l->qty = sqlite3_column_int64(st, 4);
+            fill_line(&out[(*n)++], st, sqlite3_column_int64(st, 4));
         }
         sqlite3_finalize(st);
     }
