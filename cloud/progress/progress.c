@@ -273,6 +273,8 @@ static int complete(progress *p, int64_t wid)
         cJSON_AddNumberToObject(j, "workout_id", (double)wid);
         cJSON_AddNumberToObject(j, "user_id", (double)user);
         cJSON_AddStringToObject(j, "gateway", gateway);
+        if (m.hr_samples) /* flat for the notifier's summary text */
+            cJSON_AddNumberToObject(j, "avg_hr", m.avg_hr);
         if (outbox_add(p->db, EVT_TOPIC_WORKOUTS, key, id, EVT_TYPE_WORKOUT_COMPLETED,
                        PROGRESS_SOURCE, subject, j) < 0)
             goto out;

@@ -458,6 +458,102 @@ static void test_analytics(void **state)
     progress_api_free(a);
 }
 
+/* ---- hand-made records (not on the bus) ---- */
+
+static uint64_t seq_gym2 = 1;
+
+static void apply_hr(progress *p, const char *dev, const int64_t *ts, size_t n, int64_t now)
+{
+    fp_reading r[64];
+    for (size_t i = 0; i < n; i++) {
+        fp_reading_init(&r[i], dev, FP_KIND_HEART_RATE, ts[i]);
+        fp_reading_add(&r[i], FP_Q_HEART_RATE, 120);
+        r[i].seq = seq_gym2 + i;
+    }
+    char *out;
+    size_t len;
+    assert_int_equal(evt_readings_encode("gym-2", 1, r, n, &out, &len), FP_OK);
+    seq_gym2 += n;
+    bus_record br = {.topic = EVT_TOPIC_READINGS, .value = out, .len = len};
+    assert_int_equal(progress_apply(p, &br, now), 0);
+    free(out);
+}
+
+static void test_late_reading_and_bridge(void **state)
+{
+    fixture *f = *state;
+    progress *p;
+    assert_int_equal(progress_open(&p, f->db, &cfg), 0);
+    int64_t t = f->now - DAY_MS, ts[16];
+    for (int i = 0; i < 10; i++)
+        ts[i] = t + i * 1000;
+    apply_hr(p, "hr-7", ts, 10, f->now);
+    assert_int_equal(progress_tick(p, f->now + 3600000), 1);
+    int d;
+    assert_int_equal(outbox_count(f->db, EVT_TYPE_WORKOUT_COMPLETED, &d), 1);
+    /* a late reading inside the completed workout: metrics again, no event */
+    ts[0] = t + 5500;
+    apply_hr(p, "hr-7", ts, 1, f->now);
+    assert_int_equal(q(f->db, "SELECT json_extract(metrics, '$.samples') FROM progress_workout"),
+                     11);
+    assert_int_equal(outbox_count(f->db, EVT_TYPE_WORKOUT_COMPLETED, &d), 1);
+    /* a second workout idle + 100 s after the first one's end */
+    int64_t t2 = t + 9000 + IDLE_MS + 100000;
+    for (int i = 0; i < 5; i++)
+        ts[i] = t2 + i * 1000;
+    apply_hr(p, "hr-7", ts, 5, f->now);
+    assert_int_equal(progress_tick(p, f->now + 3600000), 1);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout WHERE done=1"), 2);
+    assert_int_equal(outbox_count(f->db, EVT_TYPE_WORKOUT_COMPLETED, &d), 2);
+    /* a late reading in the gap, within idle of both: one workout */
+    ts[0] = t + 9000 + (IDLE_MS + 100000) / 2;
+    apply_hr(p, "hr-7", ts, 1, f->now);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout"), 1);
+    assert_int_equal(q(f->db, "SELECT json_extract(metrics, '$.samples') FROM progress_workout"),
+                     17);
+    assert_int_equal(q(f->db, "SELECT count(DISTINCT workout_id) FROM progress_sample"), 1);
+    assert_int_equal(q(f->db, "SELECT CAST(duration_s AS INTEGER) FROM progress_workout"),
+                     (t2 + 4000 - t) / 1000);
+    assert_int_equal(outbox_count(f->db, EVT_TYPE_WORKOUT_COMPLETED, &d), 2);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_achievement WHERE user_id=7"), 1);
+    progress_close(p);
+}
+
+static void test_streak_in_user_time_zone(void **state)
+{
+    fixture *f = *state;
+    /* user 8 lives at UTC+3; user 7 at UTC */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    progress *p;
+    assert_int_equal(progress_open(&p, f->db, &cfg), 0);
+    assert_int_equal(sqlite3_exec(h,
+                                  "INSERT INTO progress_settings(user_id, tz_offset_min)"
+                                  " VALUES(8, 180)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    /* UTC 20:00 day 0, 22:00 day 1, 20:30 day 2: three UTC days in a row;
+     * at UTC+3 they fall on local days 0, 2 and 2. */
+    int64_t d0 = (f->now / DAY_MS - 10) * DAY_MS;
+    int64_t at[3] = {d0 + 20 * 3600000LL, d0 + DAY_MS + 22 * 3600000LL,
+                     d0 + 2 * DAY_MS + 20 * 3600000LL + 1800000};
+    for (int i = 0; i < 3; i++) {
+        int64_t ts[2] = {at[i], at[i] + 1000};
+        apply_hr(p, "hr-7", ts, 2, f->now);
+        apply_hr(p, "hr-8", ts, 2, f->now);
+    }
+    progress_tick(p, f->now + 3600000);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout WHERE done=1"), 6);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_achievement WHERE user_id=7"
+                              " AND code='streak_3'"),
+                     1);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_achievement WHERE user_id=8"
+                              " AND code='streak_3'"),
+                     0);
+    progress_close(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +562,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_analytics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_reading_and_bridge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streak_in_user_time_zone, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
