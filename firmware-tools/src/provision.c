@@ -14,23 +14,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "fw.h"
+#include "fwfile.h"
 #include "fwsig.h"
 #include "parttable.h"
-
-extern char **environ;
 
 #define PROV_MAX_INPUT (256 * 1024)
 #define N_FILES        6
@@ -380,34 +377,6 @@ static int ours(const prov *p, const char *name)
     return 0;
 }
 
-/* Write one file as tmp (O_EXCL) + fsync + rename, so a pulled card leaves
- * either the old or the new file, never half of one. */
-static int write_atomic(int dfd, const prov_file *f)
-{
-    char tmp[96];
-    snprintf(tmp, sizeof tmp, ".%s.tmp", f->name);
-    unlinkat(dfd, tmp, 0);
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, f->mode);
-    if (fd < 0)
-        return -1;
-    size_t off = 0;
-    while (off < f->len) {
-        ssize_t w = write(fd, f->data + off, f->len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int ok = off == f->len && fchmod(fd, f->mode) == 0 && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || renameat(dfd, tmp, dfd, f->name)) {
-        unlinkat(dfd, tmp, 0);
-        return -1;
-    }
-    return 0;
-}
-
 static int write_dir(prov *p)
 {
     char path[4096];
@@ -421,7 +390,8 @@ static int write_dir(prov *p)
     if (dfd < 0)
         return fail(p, FW_EXIT_IO, "%s: %s", path, strerror(errno));
     for (int i = 0; i < p->n_files; i++)
-        if (write_atomic(dfd, &p->files[i])) {
+        if (fw_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
+                               p->files[i].mode)) {
             close(dfd);
             return fail(p, FW_EXIT_IO, "writing %s/%s failed: %s", path, p->files[i].name,
                         strerror(errno));
@@ -434,28 +404,6 @@ static int write_dir(prov *p)
     int rc = fsync(dfd);
     close(dfd);
     return rc ? fail(p, FW_EXIT_IO, "fsync %s failed", path) : 0;
-}
-
-/* Run an mtools command without a shell; returns its exit status or -1. */
-static int run(char *const argv[], int quiet)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    if (quiet) {
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    } else {
-        posix_spawn_file_actions_adddup2(&fa, 2, 1); /* our stdout may be --json */
-    }
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), st = 0;
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc)
-        return -1;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int find_partition(prov *p, const char *dev)
@@ -518,12 +466,12 @@ static int write_image(prov *p)
     char img[4200], stage[] = "/tmp/fitgate-provision-XXXXXX";
     snprintf(img, sizeof img, "%s@@%llu", p->o.target, (unsigned long long)p->part.offset);
     char *mdir[] = {"mdir", "-b", "-i", img, "::/fitgate", NULL};
-    if (run(mdir, 1) == 0 && !p->o.force)
+    if (fw_spawn(mdir, NULL, 0, 1) == 0 && !p->o.force)
         return fail(p, FW_EXIT_REFUSED,
                     "partition %d already has /fitgate: already provisioned (use --force)",
                     p->part.index);
     char *mmd[] = {"mmd", "-D", "s", "-i", img, "::/fitgate", NULL};
-    run(mmd, 1); /* exists already with --force: fine, mcopy below says if not */
+    fw_spawn(mmd, NULL, 0, 1); /* exists already with --force: fine, mcopy below says if not */
     if (!mkdtemp(stage))
         return fail(p, FW_EXIT_IO, "mkdtemp: %s", strerror(errno));
     int dfd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -533,14 +481,15 @@ static int write_image(prov *p)
     int argc = 5;
     for (int i = 0; !rc && i < p->n_files; i++) {
         snprintf(paths[i], sizeof paths[i], "%s/%s", stage, p->files[i].name);
-        if (write_atomic(dfd, &p->files[i]))
+        if (fw_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
+                               p->files[i].mode))
             rc = fail(p, FW_EXIT_IO, "staging %s failed", p->files[i].name);
         argv[argc++] = paths[i];
     }
     argv[argc++] = "::/fitgate/";
     argv[argc] = NULL;
     if (!rc) {
-        int st = run(argv, 0);
+        int st = fw_spawn(argv, NULL, 0, 0);
         if (st)
             rc = fail(p, st < 0 ? FW_EXIT_IO : FW_EXIT_FAILED,
                       "mcopy into partition %d failed (exit %d; is mtools installed?)",
@@ -552,7 +501,7 @@ static int write_image(prov *p)
             char name[64];
             snprintf(name, sizeof name, "::/fitgate/%s", all_files[k]);
             char *mdel[] = {"mdel", "-i", img, name, NULL};
-            run(mdel, 1);
+            fw_spawn(mdel, NULL, 0, 1);
         }
     /* The staging copy holds the token and the PSK: remove it in any case. */
     for (int i = 0; i < p->n_files; i++)

@@ -80,7 +80,4 @@ int upd_state_write(const upd_config *c, const upd_state *s, char *err, size_t e
  * "fitgate.slot=X" in booted_from; -1 when not found. */
 int upd_booted_slot(const upd_config *c);
 
-/* Write data to path as tmp + O_EXCL + fsync + rename + directory fsync. */
-int upd_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
-
 #endif

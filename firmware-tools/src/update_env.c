@@ -3,21 +3,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "fitcommon/cfg.h"
-
-extern char **environ;
+#include "fwfile.h"
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
                                                       ...)
@@ -83,38 +79,6 @@ int upd_config_load(upd_config *c, const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int upd_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
-{
-    char tmp[1100], dir[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    snprintf(dir, sizeof dir, "%s", path);
-    unlink(tmp); /* left by a power cut: never trusted */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
-    if (fd < 0)
-        return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, (const char *)data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int ok = off == len && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || rename(tmp, path)) {
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 static void env_default(const upd_config *c, upd_env *e)
 {
     copy(e->order, sizeof e->order, "AB");
@@ -152,39 +116,6 @@ static int env_apply(upd_env *e, const char *k, const char *v)
     return 0; /* other bootloader variables are not ours */
 }
 
-static int run_capture(char *const argv[], char *out, size_t cap)
-{
-    int pfd[2];
-    if (pipe(pfd))
-        return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-    posix_spawn_file_actions_addclose(&fa, pfd[0]);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pfd[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (!rc && n + 1 < cap && (r = read(pfd[0], out + n, cap - 1 - n)) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            break;
-        n += (size_t)r;
-    }
-    out[n] = '\0';
-    close(pfd[0]);
-    int st = 0;
-    if (rc)
-        return -1;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int parse_lines(upd_env *e, char *text)
 {
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -205,13 +136,13 @@ int upd_env_read(const upd_config *c, upd_env *e, char *err, size_t errlen)
     if (!strcmp(c->bootloader, "uboot")) {
         char *argv[] = {"fw_printenv", "BOOT_ORDER", "BOOT_A_LEFT", "BOOT_B_LEFT", NULL};
         /* fw_printenv fails for unset variables: then the defaults stand. */
-        if (run_capture(argv, buf, sizeof buf) < 0)
+        if (fw_spawn(argv, buf, sizeof buf, 0) < 0)
             return fail(err, errlen, "fw_printenv could not run");
         return parse_lines(e, buf) ? fail(err, errlen, "bad BOOT_* values from fw_printenv") : 0;
     }
     if (!strcmp(c->bootloader, "grub")) {
         char *argv[] = {"grub-editenv", (char *)c->bootloader_env, "list", NULL};
-        int rc = run_capture(argv, buf, sizeof buf);
+        int rc = fw_spawn(argv, buf, sizeof buf, 0);
         if (rc != 0 && access(c->bootloader_env, F_OK) == 0)
             return fail(err, errlen, "grub-editenv %s list failed", c->bootloader_env);
         if (rc != 0)
@@ -251,7 +182,7 @@ int upd_env_write(const upd_config *c, const upd_env *e, char *err, size_t errle
         if (fd >= 0)
             close(fd);
         char *argv[] = {"fw_setenv", "-s", script, NULL}, out[256];
-        int rc = ok ? run_capture(argv, out, sizeof out) : -1;
+        int rc = ok ? fw_spawn(argv, out, sizeof out, 0) : -1;
         unlink(script);
         return rc == 0 ? 0 : fail(err, errlen, "fw_setenv failed");
     }
@@ -263,11 +194,11 @@ int upd_env_write(const upd_config *c, const upd_env *e, char *err, size_t errle
         snprintf(v_a, sizeof v_a, "BOOT_A_LEFT=%lld", (long long)e->left[0]);
         snprintf(v_b, sizeof v_b, "BOOT_B_LEFT=%lld", (long long)e->left[1]);
         char *argv[] = {"grub-editenv", (char *)c->bootloader_env, "set", v_order, v_a, v_b, NULL};
-        return run_capture(argv, out, sizeof out) == 0
+        return fw_spawn(argv, out, sizeof out, 0) == 0
                    ? 0
                    : fail(err, errlen, "grub-editenv set failed");
     }
-    if (upd_write_atomic(c->bootloader_env, text, (size_t)n, 0644))
+    if (fw_write_atomic(c->bootloader_env, text, (size_t)n, 0644))
         return fail(err, errlen, "cannot write %s: %s", c->bootloader_env, strerror(errno));
     return 0;
 }
@@ -335,7 +266,7 @@ int upd_state_write(const upd_config *c, const upd_state *s, char *err, size_t e
                      (unsigned long long)s->floor, (unsigned long long)s->version[0],
                      upd_status_str(s->status[0]), (unsigned long long)s->version[1],
                      upd_status_str(s->status[1]));
-    if (upd_write_atomic(path, text, (size_t)n, 0600))
+    if (fw_write_atomic(path, text, (size_t)n, 0600))
         return fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
