@@ -95,6 +95,28 @@ static int binding_of(fitdevices *d, const char *dev, int64_t *user, char *gw, c
     return found;
 }
 
+/* dev is bound to the caller: its gateway in gw. Otherwise the 404 is sent. */
+static bool owned(fitdevices *d, api_req *rq, const char *dev, char *gw)
+{
+    int64_t owner = 0;
+    char kind[16], sess[65];
+    pthread_mutex_lock(&d->mu);
+    int found = binding_of(d, dev, &owner, gw, kind, sess);
+    pthread_mutex_unlock(&d->mu);
+    if (found == 1 && owner == api_who(rq)->user_id)
+        return true;
+    api_reply_error(rq, 404, "not_found", "you have not paired this device");
+    return false;
+}
+
+static cJSON *device_args(const char *dev)
+{
+    cJSON *args = cJSON_CreateObject();
+    if (args)
+        cJSON_AddStringToObject(args, "device", dev);
+    return args;
+}
+
 static int h_nearby(void *ctx, api_req *rq)
 {
     fitdevices *d = ctx;
@@ -148,10 +170,7 @@ static int h_bind(void *ctx, api_req *rq)
         return api_reply_error(rq, 409, "bound_to_other", "someone else has paired this device");
     if (found == 1 && sess[0])
         return api_reply_error(rq, 409, "in_session", "this machine is in a gym session");
-    cJSON *args = cJSON_CreateObject();
-    if (args)
-        cJSON_AddStringToObject(args, "device", dev);
-    cJSON *res = fdv_command(d, gw, "bind", args);
+    cJSON *res = fdv_command(d, gw, "bind", device_args(dev));
     if (res && gateway_error(rq, res) < 0) {
         cJSON_Delete(res);
         return 0;
@@ -179,17 +198,10 @@ static int h_unbind(void *ctx, api_req *rq)
         return api_reply_error(rq, 400, "malformed", "send a JSON object");
     if (!dev_ok(dev))
         return api_reply_error(rq, 400, "bad_args", "a device id is required");
-    int64_t owner = 0;
-    char gw[65], kind[16], sess[65];
-    pthread_mutex_lock(&d->mu);
-    int found = binding_of(d, dev, &owner, gw, kind, sess);
-    pthread_mutex_unlock(&d->mu);
-    if (found != 1 || owner != api_who(rq)->user_id)
-        return api_reply_error(rq, 404, "not_found", "you have not paired this device");
-    cJSON *args = cJSON_CreateObject();
-    if (args)
-        cJSON_AddStringToObject(args, "device", dev);
-    cJSON_Delete(fdv_command(d, gw, "unbind", args));
+    char gw[65];
+    if (!owned(d, rq, dev, gw))
+        return 0;
+    cJSON_Delete(fdv_command(d, gw, "unbind", device_args(dev)));
     pthread_mutex_lock(&d->mu);
     int rc = fdv_unbind(d, dev, "user");
     pthread_mutex_unlock(&d->mu);
@@ -208,15 +220,10 @@ static int h_wheel(void *ctx, api_req *rq)
         return api_reply_error(rq, 400, "malformed", "send a JSON object");
     if (!dev_ok(dev) || !cJSON_IsNumber(w) || !(w->valuedouble >= 0.5 && w->valuedouble <= 4.0))
         return api_reply_error(rq, 400, "bad_args", "circumference_m must be 0.5..4.0");
-    int64_t owner = 0;
-    char gw[65], kind[16], sess[65];
-    pthread_mutex_lock(&d->mu);
-    int found = binding_of(d, dev, &owner, gw, kind, sess);
-    pthread_mutex_unlock(&d->mu);
-    if (found != 1 || owner != api_who(rq)->user_id)
-        return api_reply_error(rq, 404, "not_found", "you have not paired this device");
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "device", dev);
+    char gw[65];
+    if (!owned(d, rq, dev, gw))
+        return 0;
+    cJSON *args = device_args(dev);
     cJSON_AddNumberToObject(args, "circumference_m", w->valuedouble);
     cJSON *res = fdv_command(d, gw, "set_wheel", args);
     if (!res)
@@ -292,8 +299,7 @@ static int h_gym_start(void *ctx, api_req *rq)
         return api_reply_error(rq, 500, "internal", "no randomness");
     snprintf(session, sizeof session, "s%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
              rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-    cJSON *args = cJSON_CreateObject();
-    cJSON_AddStringToObject(args, "device", dev);
+    cJSON *args = device_args(dev);
     cJSON_AddStringToObject(args, "session", session);
     cJSON_AddNumberToObject(args, "idle_timeout_s", d->gym_idle_s);
     cJSON *res = fdv_command(d, gw, "session_start", args);

@@ -123,6 +123,7 @@ static uint64_t mono_ms(void)
 static void maybe_connect(bluez *b);
 static void subscribe_all(bz_dev *d);
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+static void schedule_retry(bz_dev *d);
 
 /* ---- the device table ---- */
 
@@ -440,69 +441,91 @@ static int read_uuids(sd_bus_message *m, bz_dev *d)
     return sd_bus_message_exit_container(m);
 }
 
-/* Device1 properties (a{sv}); m is positioned at the array. */
-static int parse_device_props(bluez *b, bz_dev *d, sd_bus_message *m)
+/* Walk an a{sv} at m: fn reads (or skips) the variant of each key. */
+typedef int (*prop_fn)(void *ctx, const char *key, sd_bus_message *m);
+
+static int for_each_prop(sd_bus_message *m, prop_fn fn, void *ctx)
 {
-    adv_data mfg[ADV_ENTRIES_MAX], svc[ADV_ENTRIES_MAX];
-    size_t nmfg = 0, nsvc = 0;
-    bool had_adv = false, was_connected = d->connected, was_resolved = d->resolved;
-    char alias[64] = "";
     int r = sd_bus_message_enter_container(m, 'a', "{sv}");
     if (r < 0)
         return r;
     while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
         const char *k;
-        if ((r = sd_bus_message_read(m, "s", &k)) < 0)
-            return r;
-        if (!strcmp(k, "Address")) {
-            char a[32] = "";
-            r = read_string_prop(m, a, sizeof a);
-            if (r >= 0 && bzp_address_valid(a))
-                snprintf(d->address, sizeof d->address, "%s", a);
-        } else if (!strcmp(k, "Name")) {
-            r = read_string_prop(m, d->name, sizeof d->name);
-        } else if (!strcmp(k, "Alias")) {
-            r = read_string_prop(m, alias, sizeof alias);
-        } else if (!strcmp(k, "RSSI")) {
-            r = enter_variant(m, "n");
-            if (r > 0 && (r = sd_bus_message_read(m, "n", &d->rssi)) >= 0)
-                r = sd_bus_message_exit_container(m);
-        } else if (!strcmp(k, "UUIDs")) {
-            r = read_uuids(m, d);
-        } else if (!strcmp(k, "Connected")) {
-            r = read_bool_prop(m, &d->connected);
-        } else if (!strcmp(k, "ServicesResolved")) {
-            r = read_bool_prop(m, &d->resolved);
-        } else if (!strcmp(k, "Paired")) {
-            r = read_bool_prop(m, &d->paired);
-        } else if (!strcmp(k, "ManufacturerData")) {
-            r = read_adv_map(m, true, mfg, &nmfg);
-            had_adv = true;
-        } else if (!strcmp(k, "ServiceData")) {
-            r = read_adv_map(m, false, svc, &nsvc);
-            had_adv = true;
-        } else {
-            r = sd_bus_message_skip(m, "v");
-        }
-        if (r < 0)
-            return r;
-        if ((r = sd_bus_message_exit_container(m)) < 0)
+        if ((r = sd_bus_message_read(m, "s", &k)) < 0 || (r = fn(ctx, k, m)) < 0 ||
+            (r = sd_bus_message_exit_container(m)) < 0)
             return r;
     }
     if (r < 0)
         return r;
-    if ((r = sd_bus_message_exit_container(m)) < 0)
+    return sd_bus_message_exit_container(m);
+}
+
+typedef struct dev_props {
+    bz_dev *d;
+    adv_data mfg[ADV_ENTRIES_MAX], svc[ADV_ENTRIES_MAX];
+    size_t nmfg, nsvc;
+    bool had_adv;
+    char alias[64];
+} dev_props;
+
+static int device_prop(void *ctx, const char *k, sd_bus_message *m)
+{
+    dev_props *p = ctx;
+    bz_dev *d = p->d;
+    int r;
+    if (!strcmp(k, "Address")) {
+        char a[32] = "";
+        r = read_string_prop(m, a, sizeof a);
+        if (r >= 0 && bzp_address_valid(a))
+            snprintf(d->address, sizeof d->address, "%s", a);
         return r;
+    }
+    if (!strcmp(k, "Name"))
+        return read_string_prop(m, d->name, sizeof d->name);
+    if (!strcmp(k, "Alias"))
+        return read_string_prop(m, p->alias, sizeof p->alias);
+    if (!strcmp(k, "RSSI")) {
+        r = enter_variant(m, "n");
+        if (r > 0 && (r = sd_bus_message_read(m, "n", &d->rssi)) >= 0)
+            r = sd_bus_message_exit_container(m);
+        return r;
+    }
+    if (!strcmp(k, "UUIDs"))
+        return read_uuids(m, d);
+    if (!strcmp(k, "Connected"))
+        return read_bool_prop(m, &d->connected);
+    if (!strcmp(k, "ServicesResolved"))
+        return read_bool_prop(m, &d->resolved);
+    if (!strcmp(k, "Paired"))
+        return read_bool_prop(m, &d->paired);
+    if (!strcmp(k, "ManufacturerData") || !strcmp(k, "ServiceData")) {
+        bool mfg = k[0] == 'M';
+        p->had_adv = true;
+        return read_adv_map(m, mfg, mfg ? p->mfg : p->svc, mfg ? &p->nmfg : &p->nsvc);
+    }
+    return sd_bus_message_skip(m, "v");
+}
+
+/* Device1 properties (a{sv}); m is positioned at the array. */
+static int parse_device_props(bluez *b, bz_dev *d, sd_bus_message *m)
+{
+    bool was_connected = d->connected, was_resolved = d->resolved;
+    dev_props pp = {.d = d};
+    dev_props *p = &pp;
+    int r = for_each_prop(m, device_prop, p);
+    if (r < 0)
+        return r;
+    const char *alias = p->alias;
     if (!d->name[0] && alias[0] && strcmp(alias, d->address) != 0)
-        snprintf(d->name, sizeof d->name, "%s", alias);
+        snprintf(d->name, sizeof d->name, "%.63s", alias);
     d->last_seen_ms = now_ms();
     d->last_seen_mono = mono_ms();
-    if (had_adv && (nmfg || nsvc) && d->address[0]) {
+    if (p->had_adv && (p->nmfg || p->nsvc) && d->address[0]) {
         adv_input in = {.name = d->name[0] ? d->name : NULL,
-                        .mfg = mfg,
-                        .nmfg = nmfg,
-                        .svc = svc,
-                        .nsvc = nsvc};
+                        .mfg = p->mfg,
+                        .nmfg = p->nmfg,
+                        .svc = p->svc,
+                        .nsvc = p->nsvc};
         decode_adv(b, d, &in);
     }
     if (d->connected && !was_connected) {
@@ -516,15 +539,8 @@ static int parse_device_props(bluez *b, bz_dev *d, sd_bus_message *m)
         if (d->state != BZ_IDLE) {
             d->state = BZ_IDLE;
             log_info("ble_disconnected", "device disconnected", "device", d->address);
-            if (d->present && dev_bound(b, d, NULL)) {
-                /* It dropped on its own: retry with backoff. */
-                d->attempt++;
-                uint64_t ms = bzp_backoff_ms(d->attempt, b->cfg.backoff_base_ms,
-                                             b->cfg.backoff_max_ms, (uint32_t)rand());
-                d->waiting_retry = true;
-                sd_event_source_set_time_relative(d->retry, ms * 1000);
-                sd_event_source_set_enabled(d->retry, SD_EVENT_ONESHOT);
-            }
+            if (d->present && dev_bound(b, d, NULL))
+                schedule_retry(d); /* it dropped on its own */
         }
     }
     if (d->connected && d->resolved && (!was_resolved || !was_connected))
@@ -710,36 +726,23 @@ static void subscribe_all(bz_dev *d)
         b->pol.on_ready(b->pol.ctx, d->address);
 }
 
+static int char_uuid_prop(void *ctx, const char *k, sd_bus_message *m)
+{
+    return !strcmp(k, "UUID") ? read_string_prop(m, ctx, 48) : sd_bus_message_skip(m, "v");
+}
+
 /* GattCharacteristic1 properties of a new characteristic at path. */
 static int add_char(bluez *b, const char *path, sd_bus_message *m)
 {
     size_t plen = bzp_device_prefix(path);
     bz_dev *d = plen ? dev_find(b, path, plen) : NULL;
+    char u[48] = "";
     uint16_t uuid = 0;
-    bool have_uuid = false;
-    int r = sd_bus_message_enter_container(m, 'a', "{sv}");
+    int r = for_each_prop(m, char_uuid_prop, u);
     if (r < 0)
         return r;
-    while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-        const char *k;
-        if ((r = sd_bus_message_read(m, "s", &k)) < 0)
-            return r;
-        if (!strcmp(k, "UUID")) {
-            char u[48] = "";
-            r = read_string_prop(m, u, sizeof u);
-            have_uuid = r >= 0 && bzp_uuid16(u, &uuid);
-        } else {
-            r = sd_bus_message_skip(m, "v");
-        }
-        if (r < 0)
-            return r;
-        if ((r = sd_bus_message_exit_container(m)) < 0)
-            return r;
-    }
-    if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-        return r;
-    if (!d || !have_uuid || (!bzp_char_supported(uuid) && uuid != FTMS_CP) || char_find(d, path) ||
-        d->nchars >= BZ_CHARS_MAX)
+    if (!d || !bzp_uuid16(u, &uuid) || (!bzp_char_supported(uuid) && uuid != FTMS_CP) ||
+        char_find(d, path) || d->nchars >= BZ_CHARS_MAX)
         return 0;
     bz_char *c = &d->chars[d->nchars];
     if (!(c->path = strdup(path)))
@@ -940,6 +943,28 @@ static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret)
     return 0;
 }
 
+typedef struct value_ctx {
+    bluez *b;
+    bz_dev *d;
+    bz_char *c;
+} value_ctx;
+
+static int value_prop(void *ctx, const char *k, sd_bus_message *m)
+{
+    value_ctx *v = ctx;
+    if (strcmp(k, "Value") != 0)
+        return sd_bus_message_skip(m, "v");
+    int r = enter_variant(m, "ay");
+    if (r <= 0)
+        return r;
+    const void *p = NULL;
+    size_t len = 0;
+    if ((r = sd_bus_message_read_array(m, 'y', &p, &len)) < 0)
+        return r;
+    on_value(v->b, v->d, v->c, p, len);
+    return sd_bus_message_exit_container(m);
+}
+
 static int on_props(sd_bus_message *m, void *userdata, sd_bus_error *ret)
 {
     (void)ret;
@@ -952,23 +977,9 @@ static int on_props(sd_bus_message *m, void *userdata, sd_bus_error *ret)
         size_t plen = bzp_device_prefix(path);
         bz_dev *d = plen ? dev_find(b, path, plen) : NULL;
         bz_char *c = d ? char_find(d, path) : NULL;
-        if (!c || !c->notify_requested || sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
-            return 0;
-        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
-            const char *k;
-            if (sd_bus_message_read(m, "s", &k) < 0)
-                return 0;
-            if (!strcmp(k, "Value") && enter_variant(m, "ay") > 0) {
-                const void *p = NULL;
-                size_t len = 0;
-                if (sd_bus_message_read_array(m, 'y', &p, &len) < 0)
-                    return 0;
-                on_value(b, d, c, p, len);
-                sd_bus_message_exit_container(m);
-            } else if (sd_bus_message_skip(m, "v") < 0) {
-                return 0;
-            }
-            sd_bus_message_exit_container(m);
+        if (c && c->notify_requested) {
+            value_ctx vc = {b, d, c};
+            for_each_prop(m, value_prop, &vc);
         }
         return 0;
     }

@@ -1,6 +1,7 @@
 /* bluez_policy.c - pure decisions of the BlueZ source (bluez_policy.h). */
 #include "bluez_policy.h"
 
+#include <ctype.h>
 #include <string.h>
 
 #include "fitdrivers/adv.h"
@@ -51,38 +52,10 @@ bool bzp_char_supported(uint16_t u)
     return false;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool bzp_uuid16(const char *s, uint16_t *out)
 {
-    if (!s)
-        return false;
-    size_t n = strlen(s);
-    if (n == 36) {
-        if (strncmp(s, "0000", 4) != 0 || strcasecmp(s + 8, "-0000-1000-8000-00805f9b34fb") != 0)
-            return false;
-        s += 4;
-    } else if (n != 4) {
-        return false;
-    }
-    uint16_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(s[i]);
-        if (h < 0)
-            return false;
-        v = (uint16_t)(v << 4 | h);
-    }
-    *out = v;
-    return true;
+    /* The drivers' parser: "180d", "0x180D" or the 128-bit form on the base. */
+    return s && adv_uuid16_parse(s, strlen(s), out) == FP_OK;
 }
 
 size_t bzp_device_prefix(const char *path)
@@ -99,7 +72,7 @@ bool bzp_address_valid(const char *a)
     if (strlen(a) != 17)
         return false;
     for (int i = 0; i < 17; i++) {
-        if (i % 3 == 2 ? a[i] != ':' : hexval(a[i]) < 0)
+        if (i % 3 == 2 ? a[i] != ':' : !isxdigit((unsigned char)a[i]))
             return false;
     }
     return true;

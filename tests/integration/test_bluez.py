@@ -301,6 +301,10 @@ def test_fifty_devices_at_once(workdir, ble):
         devs = [(f"C0:FF:EE:00:02:{i:02X}", kinds[i % 4]) for i in range(50)]
         for addr, kind in devs:
             ble.add(addr, f"dev {addr[-2:]}", kind)
+        # One strap needs bonding: StartNotify is refused until it is paired,
+        # which goes through the edge's Agent1 (Just Works confirmation).
+        secure = devs[0][0]
+        ble.configure(secure, "secure", True)
         time.sleep(0.5)
         lines = "".join(json.dumps({"v": 1, "id": f"b{i}", "op": "bind",
                                     "args": {"device": addr}}) + "\n"
@@ -309,6 +313,8 @@ def test_fifty_devices_at_once(workdir, ble):
                         f"fit/v1/gw/{GW}/cmd"], input=lines, text=True, check=True)
         ble.wait(lambda st: all(st[a]["start_notify"] >= 1 and st[a]["connected"]
                                 for a, _ in devs), timeout=40, what="all 50 subscribed")
+        st = ble.stats()
+        assert st[secure]["paired"] and st[secure]["agent_confirmed"] == 1
         per = 20
         for i, (addr, kind) in enumerate(devs):
             if kind == "hr":
