@@ -344,3 +344,32 @@ elif cmd == "set":
     r = subprocess.run([FW, "update", "status", "--slots", gw.conf], capture_output=True,
                        text=True, env=env, check=True)
     assert json.loads(r.stdout)["boot_order"] == "BA"
+
+
+def test_boot_image_goes_to_the_slot_boot_target(gw, signing, tmp_path):
+    """A bundle with a boot image as well: refused while the slot has no boot
+    target (nothing touched), written to slot.b.boot once configured."""
+    boot_img = tmp_path / "boot.img"
+    boot_img.write_bytes(os.urandom(300 * 1024))
+    rootfs = tmp_path / "rootfs.img"
+    rootfs.write_bytes(os.urandom(MIB))
+    out_dir = str(tmp_path / "bundle")
+    sh(FW, "bundle", "create", "--compatible", "rpi4", "--version", "3", "--expires",
+       "2030-01-01T00:00:00Z", "--image", f"rootfs={rootfs}", "--image", f"boot={boot_img}",
+       out_dir)
+    sh(FW, "bundle", "sign", "--key", signing["key"], "--cert", signing["cert"], out_dir)
+    before = gw.snapshot()
+    rc, out, _ = gw.install(out_dir)
+    assert rc == 3 and "no boot target" in out["detail"], out
+    assert gw.snapshot() == before
+    boots = [str(tmp_path / "boot-a.img"), str(tmp_path / "boot-b.img")]
+    for p in boots:
+        with open(p, "wb") as f:
+            f.truncate(MIB)
+    with open(gw.conf, "a") as f:
+        f.write(f"slot.a.boot = {boots[0]}\nslot.b.boot = {boots[1]}\n")
+    rc, out, err = gw.install(out_dir)
+    assert rc == 0, (out, err)
+    assert open(boots[1], "rb").read(300 * 1024) == boot_img.read_bytes()
+    assert gw.slot_bytes(1, MIB) == rootfs.read_bytes()
+    assert open(boots[0], "rb").read() == b"\0" * MIB  # the running slot's untouched
