@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <mbedtls/bignum.h>
@@ -20,6 +21,7 @@
 #include <mbedtls/x509_csr.h>
 
 #include "crypto.h"
+#include "fitcommon/log.h"
 
 struct enrol_ca {
     mbedtls_x509_crt crt;
@@ -129,6 +131,10 @@ int enrol_ca_load(enrol_ca **out, const char *cert_path, const char *key_path, c
         snprintf(err, errlen, "enrol_ca_cert %s is not a CA certificate", cert_path);
         goto fail;
     }
+    struct stat st;
+    if (stat(key_path, &st) == 0 && (st.st_mode & 077))
+        log_warn("enrol_ca_key_mode", "the gateway CA key is readable by others: chmod 600", "path",
+                 key_path);
     if (mbedtls_pk_parse_keyfile(&ca->key, key_path, NULL) || !is_p256(&ca->key) ||
         mbedtls_pk_check_pair(&ca->crt.pk, &ca->key)) {
         snprintf(err, errlen, "enrol_ca_key %s: not the EC P-256 key of %s", key_path, cert_path);

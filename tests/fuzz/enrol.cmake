@@ -11,6 +11,6 @@ fitgate_fuzz_target(NAME fuzz_enrol_csr
   SOURCES ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_enrol_csr.c
           ${CMAKE_SOURCE_DIR}/cloud/enrol/enrol_x509.c
           ${CMAKE_SOURCE_DIR}/cloud/auth/crypto.c
-  LIBS PkgConfig::SODIUM ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
+  LIBS fitcommon PkgConfig::SODIUM ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
 target_include_directories(fuzz_enrol_csr PRIVATE ${CMAKE_SOURCE_DIR}/cloud/enrol
                            ${CMAKE_SOURCE_DIR}/cloud/auth ${MBEDTLS_INCLUDE})
