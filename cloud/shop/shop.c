@@ -135,6 +135,43 @@ int shop_settings_load(shop_settings *s, const char *file)
     return 0;
 }
 
+/* ---- statements ---- */
+
+int shop_prep(shop *sh, const char *sql, int n, sqlite3_stmt **st, const char **tail)
+{
+    (void)n, (void)tail;
+    for (size_t i = 0; i < sh->nstmts; i++)
+        if (sh->stmts[i].sql == sql) {
+            *st = sh->stmts[i].st;
+            sqlite3_reset(*st);
+            sqlite3_clear_bindings(*st);
+            return SQLITE_OK;
+        }
+    int rc = sqlite3_prepare_v3(sh->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("shop_db", "cannot prepare a statement", "error", sqlite3_errmsg(sh->db));
+        return rc;
+    }
+    if (sh->nstmts < SHOP_STMTS_MAX) {
+        sh->stmts[sh->nstmts].sql = sql;
+        sh->stmts[sh->nstmts++].st = *st;
+    } else {
+        log_error("shop_db", "statement cache full (raise SHOP_STMTS_MAX)");
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return SQLITE_NOMEM;
+    }
+    return SQLITE_OK;
+}
+
+void shop_done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
 /* ---- hooks ---- */
 
 /* Default step-up: a second factor proven in this sign-in recently enough. */
@@ -281,6 +318,8 @@ void shop_free(shop *sh)
         if (sh->providers[i].free)
             sh->providers[i].free(sh->providers[i].impl);
     legacy_close(sh->legacy);
+    for (size_t i = 0; i < sh->nstmts; i++)
+        sqlite3_finalize(sh->stmts[i].st);
     sqlite3_close(sh->db);
     pthread_mutex_destroy(&sh->mu);
     pthread_mutex_destroy(&sh->stop_mu);

@@ -76,10 +76,10 @@ static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, siz
 {
     sqlite3_stmt *st;
     *n = 0;
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT sku, title, price_minor, currency FROM shop_variants "
-                           "WHERE sku = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "SELECT sku, title, price_minor, currency FROM shop_variants "
+                  "WHERE sku = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     if (items) {
         const cJSON *it;
@@ -91,38 +91,38 @@ static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, siz
                 !cJSON_IsNumber(qty) || qty->valuedouble < 1 || qty->valuedouble > 99 ||
                 qty->valuedouble != (double)(int)qty->valuedouble) {
                 snprintf(msg, cap, "items: at most %d of {sku, qty 1..99}", LINES_MAX);
-                sqlite3_finalize(st);
+                shop_done(st);
                 return 1;
             }
             for (size_t i = 0; i < *n; i++)
                 if (!strcmp(out[i].sku, sku->valuestring)) {
                     snprintf(msg, cap, "items: sku %.64s twice", sku->valuestring);
-                    sqlite3_finalize(st);
+                    shop_done(st);
                     return 1;
                 }
             sqlite3_reset(st);
             sqlite3_bind_text(st, 1, sku->valuestring, -1, SQLITE_TRANSIENT);
             if (sqlite3_step(st) != SQLITE_ROW) {
                 snprintf(msg, cap, "unknown sku: %.64s", sku->valuestring);
-                sqlite3_finalize(st);
+                shop_done(st);
                 return 1;
             }
             fill_line(&out[(*n)++], st, (int64_t)qty->valuedouble);
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     } else {
-        sqlite3_finalize(st);
-        if (sqlite3_prepare_v2(sh->db,
-                               "SELECT c.sku, v.title, v.price_minor, v.currency, c.qty FROM "
-                               "shop_cart c JOIN shop_variants v ON v.sku = c.sku WHERE "
-                               "c.user_id = ? ORDER BY c.sku LIMIT 50",
-                               -1, &st, NULL) != SQLITE_OK)
+        shop_done(st);
+        if (shop_prep(sh,
+                      "SELECT c.sku, v.title, v.price_minor, v.currency, c.qty FROM "
+                      "shop_cart c JOIN shop_variants v ON v.sku = c.sku WHERE "
+                      "c.user_id = ? ORDER BY c.sku LIMIT 50",
+                      -1, &st, NULL) != SQLITE_OK)
             return -1;
         sqlite3_bind_int64(st, 1, user);
         while (sqlite3_step(st) == SQLITE_ROW) {
             fill_line(&out[(*n)++], st, sqlite3_column_int64(st, 4));
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     if (*n == 0) {
         snprintf(msg, cap, "nothing to buy: the cart is empty");
@@ -140,10 +140,10 @@ static int load_lines(shop *sh, int64_t user, const cJSON *items, line *out, siz
 static int reserve(shop *sh, const line *l, size_t n, char *msg, size_t cap)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_variants SET stock = stock - ?1 WHERE sku = ?2 AND "
-                           "stock >= ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_variants SET stock = stock - ?1 WHERE sku = ?2 AND "
+                  "stock >= ?1",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -157,7 +157,7 @@ static int reserve(shop *sh, const line *l, size_t n, char *msg, size_t cap)
             rc = 1;
         }
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
@@ -168,11 +168,11 @@ static int64_t place_order(shop *sh, int64_t user, const char *provider, const l
     for (size_t i = 0; i < n; i++)
         total += l[i].qty * l[i].price;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "INSERT INTO shop_orders (user_id, state, total_minor, currency, "
-                           "provider, created_ms, updated_ms, expires_ms) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "INSERT INTO shop_orders (user_id, state, total_minor, currency, "
+                  "provider, created_ms, updated_ms, expires_ms) VALUES "
+                  "(?, ?, ?, ?, ?, ?, ?, ?)",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_text(st, 2, ST_PENDING, -1, SQLITE_STATIC);
@@ -183,14 +183,14 @@ static int64_t place_order(shop *sh, int64_t user, const char *provider, const l
     sqlite3_bind_int64(st, 7, now);
     sqlite3_bind_int64(st, 8, now + sh->cfg.payment_timeout_s * 1000);
     int ok = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    shop_done(st);
     if (!ok)
         return -1;
     int64_t id = sqlite3_last_insert_rowid(sh->db);
-    if (sqlite3_prepare_v2(sh->db,
-                           "INSERT INTO shop_order_lines (order_id, sku, title, qty, "
-                           "price_minor) VALUES (?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "INSERT INTO shop_order_lines (order_id, sku, title, qty, "
+                  "price_minor) VALUES (?, ?, ?, ?, ?)",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     for (size_t i = 0; i < n && ok; i++) {
         sqlite3_reset(st);
@@ -201,7 +201,7 @@ static int64_t place_order(shop *sh, int64_t user, const char *provider, const l
         sqlite3_bind_int64(st, 5, l[i].price);
         ok = sqlite3_step(st) == SQLITE_DONE;
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     if (ok && from_cart) {
         char sql[96];
         snprintf(sql, sizeof sql, "DELETE FROM shop_cart WHERE user_id = %lld", (long long)user);
@@ -217,10 +217,10 @@ static int key_finish(shop *sh, int64_t user, const char *key, const char *state
                       const char *response)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_idempotency SET state = ?, status = ?, response = ?, "
-                           "lease_ms = 0 WHERE user_id = ? AND key = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_idempotency SET state = ?, status = ?, response = ?, "
+                  "lease_ms = 0 WHERE user_id = ? AND key = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)status);
@@ -229,7 +229,7 @@ static int key_finish(shop *sh, int64_t user, const char *key, const char *state
     sqlite3_bind_int64(st, 4, user);
     sqlite3_bind_text(st, 5, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
@@ -327,10 +327,10 @@ int shop_checkout(shop *sh, const api_principal *who, const char *key, const cha
     if (shop_begin(sh->db) < 0)
         goto unlock;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT body_hash, state, owner, lease_ms, order_id, status, response "
-                           "FROM shop_idempotency WHERE user_id = ? AND key = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "SELECT body_hash, state, owner, lease_ms, order_id, status, response "
+                  "FROM shop_idempotency WHERE user_id = ? AND key = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         goto rollback;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -360,25 +360,26 @@ int shop_checkout(shop *sh, const api_principal *who, const char *key, const cha
         } else {
             order_id = sqlite3_column_int64(st, 4); /* resume it */
         }
-        sqlite3_finalize(st);
+        shop_done(st);
         if (!order_id)
             goto rollback;
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "UPDATE shop_idempotency SET state = 'running', owner = %lld, lease_ms = %lld "
-                 "WHERE user_id = %lld AND key = ?",
-                 (long long)sh->boot_id, (long long)(now + LEASE_MS), (long long)user);
-        if (sqlite3_prepare_v2(sh->db, sql, -1, &st, NULL) != SQLITE_OK)
+        if (shop_prep(sh,
+                      "UPDATE shop_idempotency SET state = 'running', owner = ?2, "
+                      "lease_ms = ?3 WHERE user_id = ?4 AND key = ?1",
+                      -1, &st, NULL) != SQLITE_OK)
             goto rollback;
+        sqlite3_bind_int64(st, 2, (int64_t)sh->boot_id);
+        sqlite3_bind_int64(st, 3, now + LEASE_MS);
+        sqlite3_bind_int64(st, 4, user);
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         int ok = sqlite3_step(st) == SQLITE_DONE;
-        sqlite3_finalize(st);
+        shop_done(st);
         if (!ok || shop_commit(sh->db) < 0)
             goto rollback;
         pthread_mutex_unlock(&sh->mu);
         goto pay;
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     int lr = load_lines(sh, user, items, lines, &n, msg, sizeof msg);
     if (lr) {
         if (lr > 0)
@@ -404,11 +405,11 @@ int shop_checkout(shop *sh, const api_principal *who, const char *key, const cha
     order_id = place_order(sh, user, provider, lines, n, items == NULL);
     if (order_id < 0)
         goto rollback;
-    if (sqlite3_prepare_v2(sh->db,
-                           "INSERT INTO shop_idempotency (user_id, key, body_hash, state, owner, "
-                           "lease_ms, order_id, created_ms) VALUES (?, ?, ?, 'running', ?, ?, ?, "
-                           "?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "INSERT INTO shop_idempotency (user_id, key, body_hash, state, owner, "
+                  "lease_ms, order_id, created_ms) VALUES (?, ?, ?, 'running', ?, ?, ?, "
+                  "?)",
+                  -1, &st, NULL) != SQLITE_OK)
         goto rollback;
     sqlite3_bind_int64(st, 1, user);
     sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
@@ -418,7 +419,7 @@ int shop_checkout(shop *sh, const api_principal *who, const char *key, const cha
     sqlite3_bind_int64(st, 6, order_id);
     sqlite3_bind_int64(st, 7, now);
     int ins = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
+    shop_done(st);
     if (!ins || shop_commit(sh->db) < 0)
         goto rollback;
     pthread_mutex_unlock(&sh->mu);

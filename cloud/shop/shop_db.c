@@ -213,12 +213,12 @@ char *shop_products_json(shop *sh)
     cJSON *arr = cJSON_AddArrayToObject(root, "products");
     sqlite3_stmt *st;
     pthread_mutex_lock(&sh->mu);
-    int ok = sqlite3_prepare_v2(sh->db,
-                                "SELECT p.id, p.slug, p.title, p.description, v.sku, v.title, "
-                                "v.price_minor, v.currency, v.stock FROM shop_products p "
-                                "JOIN shop_variants v ON v.product_id = p.id WHERE p.active "
-                                "ORDER BY p.id, v.sku",
-                                -1, &st, NULL) == SQLITE_OK;
+    int ok = shop_prep(sh,
+                       "SELECT p.id, p.slug, p.title, p.description, v.sku, v.title, "
+                       "v.price_minor, v.currency, v.stock FROM shop_products p "
+                       "JOIN shop_variants v ON v.product_id = p.id WHERE p.active "
+                       "ORDER BY p.id, v.sku",
+                       -1, &st, NULL) == SQLITE_OK;
     cJSON *prod = NULL, *vars = NULL;
     int64_t last = 0;
     while (ok && sqlite3_step(st) == SQLITE_ROW) {
@@ -243,7 +243,7 @@ char *shop_products_json(shop *sh)
         cJSON_AddNumberToObject(v, "stock", (double)sqlite3_column_int64(st, 8));
     }
     if (ok)
-        sqlite3_finalize(st);
+        shop_done(st);
     pthread_mutex_unlock(&sh->mu);
     char *out = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
@@ -258,11 +258,11 @@ char *shop_cart_json(shop *sh, int64_t user_id)
     int64_t total = 0;
     char currency[8] = "";
     pthread_mutex_lock(&sh->mu);
-    int ok = sqlite3_prepare_v2(sh->db,
-                                "SELECT c.sku, v.title, c.qty, v.price_minor, v.currency, v.stock "
-                                "FROM shop_cart c JOIN shop_variants v ON v.sku = c.sku "
-                                "WHERE c.user_id = ? ORDER BY c.sku",
-                                -1, &st, NULL) == SQLITE_OK;
+    int ok = shop_prep(sh,
+                       "SELECT c.sku, v.title, c.qty, v.price_minor, v.currency, v.stock "
+                       "FROM shop_cart c JOIN shop_variants v ON v.sku = c.sku "
+                       "WHERE c.user_id = ? ORDER BY c.sku",
+                       -1, &st, NULL) == SQLITE_OK;
     if (ok)
         sqlite3_bind_int64(st, 1, user_id);
     while (ok && sqlite3_step(st) == SQLITE_ROW) {
@@ -280,7 +280,7 @@ char *shop_cart_json(shop *sh, int64_t user_id)
         total += qty * price;
     }
     if (ok)
-        sqlite3_finalize(st);
+        shop_done(st);
     pthread_mutex_unlock(&sh->mu);
     cJSON_AddNumberToObject(root, "total_minor", (double)total);
     add_price(root, "total", total);
@@ -301,12 +301,12 @@ int shop_cart_put(shop *sh, int64_t user_id, const cJSON *items, char *msg, size
     sqlite3_stmt *del = NULL, *ins = NULL;
     if (shop_begin(sh->db) < 0)
         goto out;
-    if (sqlite3_prepare_v2(sh->db, "DELETE FROM shop_cart WHERE user_id = ?", -1, &del, NULL) ||
-        sqlite3_prepare_v2(sh->db,
-                           "INSERT INTO shop_cart (user_id, sku, qty) SELECT ?, sku, ? FROM "
-                           "shop_variants WHERE sku = ? ON CONFLICT DO UPDATE SET qty = "
-                           "excluded.qty",
-                           -1, &ins, NULL))
+    if (shop_prep(sh, "DELETE FROM shop_cart WHERE user_id = ?", -1, &del, NULL) ||
+        shop_prep(sh,
+                  "INSERT INTO shop_cart (user_id, sku, qty) SELECT ?, sku, ? FROM "
+                  "shop_variants WHERE sku = ? ON CONFLICT DO UPDATE SET qty = "
+                  "excluded.qty",
+                  -1, &ins, NULL))
         goto fail;
     sqlite3_bind_int64(del, 1, user_id);
     if (sqlite3_step(del) != SQLITE_DONE)
@@ -334,13 +334,13 @@ int shop_cart_put(shop *sh, int64_t user_id, const cJSON *items, char *msg, size
             goto fail;
         }
     }
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
+    shop_done(del);
+    shop_done(ins);
     rc = shop_commit(sh->db);
     goto out;
 fail:
-    sqlite3_finalize(del);
-    sqlite3_finalize(ins);
+    shop_done(del);
+    shop_done(ins);
     shop_rollback(sh->db);
 out:
     pthread_mutex_unlock(&sh->mu);

@@ -79,15 +79,15 @@ static int linked_legacy(shop *sh, int64_t user, int64_t *legacy_id)
     sqlite3_stmt *st;
     int rc = -1;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db, "SELECT legacy_id FROM shop_dev_legacy_links WHERE user_id = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh, "SELECT legacy_id FROM shop_dev_legacy_links WHERE user_id = ?", -1, &st,
+                  NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, user);
         rc = 1;
         if (sqlite3_step(st) == SQLITE_ROW) {
             *legacy_id = sqlite3_column_int64(st, 0);
             rc = 0;
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return rc;
@@ -142,9 +142,8 @@ static int list_orders(void *ctx, api_req *rq)
     cJSON *all = cJSON_CreateArray();
     sqlite3_stmt *st;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT id FROM shop_orders WHERE user_id = ? ORDER BY id DESC LIMIT ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh, "SELECT id FROM shop_orders WHERE user_id = ? ORDER BY id DESC LIMIT ?", -1,
+                  &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, user);
         sqlite3_bind_int(st, 2, ORDERS_MAX);
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -157,7 +156,7 @@ static int list_orders(void *ctx, api_req *rq)
             cJSON_DeleteItemFromObjectCaseSensitive(o, "history");
             cJSON_AddItemToArray(all, o);
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     int64_t lid = 0;
@@ -290,14 +289,13 @@ static int64_t order_by_payment(shop *sh, const char *provider, const char *paym
     sqlite3_stmt *st;
     int64_t id = 0;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT id FROM shop_orders WHERE provider = ? AND payment_id = ?", -1,
-                           &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh, "SELECT id FROM shop_orders WHERE provider = ? AND payment_id = ?", -1, &st,
+                  NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, provider, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, payment_id, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return id;
@@ -353,15 +351,15 @@ static int tg_seen(shop *sh, int64_t update_id, int record)
     sqlite3_stmt *st;
     int seen = 0;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           record ? "INSERT OR IGNORE INTO shop_tg_updates VALUES (?, ?)"
-                                  : "SELECT 1 FROM shop_tg_updates WHERE update_id = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  record ? "INSERT OR IGNORE INTO shop_tg_updates VALUES (?, ?)"
+                         : "SELECT 1 FROM shop_tg_updates WHERE update_id = ?",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, update_id);
         if (record)
             sqlite3_bind_int64(st, 2, shop_now_ms());
         seen = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return seen;
@@ -381,17 +379,17 @@ static int precheckout_ok(shop *sh, int64_t oid, const pay_tg_update *u)
     sqlite3_stmt *st;
     int ok = 0;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT 1 FROM shop_orders WHERE id = ? AND state = 'pending_payment' "
-                           "AND provider = 'telegram' AND total_minor = ? AND currency = ? AND "
-                           "expires_ms > ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  "SELECT 1 FROM shop_orders WHERE id = ? AND state = 'pending_payment' "
+                  "AND provider = 'telegram' AND total_minor = ? AND currency = ? AND "
+                  "expires_ms > ?",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, oid);
         sqlite3_bind_int64(st, 2, u->total_amount);
         sqlite3_bind_text(st, 3, u->currency, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, shop_now_ms());
         ok = sqlite3_step(st) == SQLITE_ROW;
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return ok;
@@ -461,12 +459,12 @@ static int dev_legacy_link(void *ctx, api_req *rq)
     sqlite3_stmt *st;
     int ok = 0;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db, "INSERT OR REPLACE INTO shop_dev_legacy_links VALUES (?, ?)", -1,
-                           &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh, "INSERT OR REPLACE INTO shop_dev_legacy_links VALUES (?, ?)", -1, &st,
+                  NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, api_who(rq)->user_id);
         sqlite3_bind_int64(st, 2, lid);
         ok = sqlite3_step(st) == SQLITE_DONE;
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return ok ? api_reply_json_str(rq, 200, "{\"linked\":true}")

@@ -18,6 +18,7 @@
 #include "shop.h"
 
 #define SHOP_PROVIDERS_MAX 4
+#define SHOP_STMTS_MAX     96
 #define SHOP_SOURCE        "fitgate-core/shop"
 
 struct shop {
@@ -32,6 +33,13 @@ struct shop {
     shop_stepup_fn stepup;
     void *stepup_ctx;
     uint64_t boot_id; /* owner mark of idempotency leases taken by this process */
+    /* Prepared statements, keyed by their SQL literal's address (guarded by
+     * mu like db): preparing costs more than most of these statements. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[SHOP_STMTS_MAX];
+    size_t nstmts;
     pthread_t sweeper;
     int sweeper_on, stopping;
     pthread_mutex_t stop_mu;
@@ -56,6 +64,13 @@ extern shop_metrics shop_m;
 void shop_metrics_init(void);
 
 int64_t shop_now_ms(void);
+
+/* The cached statement for sql (a string literal: its address is the key),
+ * reset and unbound; same arguments and result as sqlite3_prepare_v2 on
+ * sh->db. Mutex held. Give it back with shop_done (never finalize it). */
+int shop_prep(shop *sh, const char *sql, int n, sqlite3_stmt **st, const char **tail);
+/* Reset a statement from shop_prep (ends its read; keeps it cached). */
+void shop_done(sqlite3_stmt *st);
 
 /* shop_db.c */
 int shop_db_schema(sqlite3 *db);

@@ -53,8 +53,7 @@ static int transition_allowed(const char *from, const char *to)
 int shop_order_state(shop *sh, int64_t order_id, char *buf, size_t cap)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db, "SELECT state FROM shop_orders WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (shop_prep(sh, "SELECT state FROM shop_orders WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, order_id);
     int rc = 2;
@@ -62,19 +61,18 @@ int shop_order_state(shop *sh, int64_t order_id, char *buf, size_t cap)
         snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
 cJSON *shop_order_build(shop *sh, int64_t order_id, int64_t user_id)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(
-            sh->db,
-            "SELECT id, user_id, state, total_minor, currency, provider, "
-            "payment_id, payment_url, payment_state, created_ms, updated_ms, "
-            "expires_ms FROM shop_orders WHERE id = ?1 AND (?2 <= 0 OR user_id = ?2)",
-            -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "SELECT id, user_id, state, total_minor, currency, provider, "
+                  "payment_id, payment_url, payment_state, created_ms, updated_ms, "
+                  "expires_ms FROM shop_orders WHERE id = ?1 AND (?2 <= 0 OR user_id = ?2)",
+                  -1, &st, NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_int64(st, 1, order_id);
     sqlite3_bind_int64(st, 2, user_id);
@@ -102,14 +100,14 @@ cJSON *shop_order_build(shop *sh, int64_t order_id, int64_t user_id)
         cJSON_AddNumberToObject(o, "expires_ms", (double)sqlite3_column_int64(st, 11));
         cJSON_AddBoolToObject(o, "read_only", 0);
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     if (!o)
         return NULL;
     cJSON *items = cJSON_AddArrayToObject(o, "items");
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT sku, title, qty, price_minor FROM shop_order_lines "
-                           "WHERE order_id = ? ORDER BY sku",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  "SELECT sku, title, qty, price_minor FROM shop_order_lines "
+                  "WHERE order_id = ? ORDER BY sku",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, order_id);
         while (sqlite3_step(st) == SQLITE_ROW) {
             cJSON *it = cJSON_CreateObject();
@@ -119,13 +117,13 @@ cJSON *shop_order_build(shop *sh, int64_t order_id, int64_t user_id)
             cJSON_AddNumberToObject(it, "qty", (double)sqlite3_column_int64(st, 2));
             cJSON_AddNumberToObject(it, "price_minor", (double)sqlite3_column_int64(st, 3));
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     cJSON *hist = cJSON_AddArrayToObject(o, "history");
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT from_state, to_state, reason, at_ms FROM shop_order_history "
-                           "WHERE order_id = ? ORDER BY id",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  "SELECT from_state, to_state, reason, at_ms FROM shop_order_history "
+                  "WHERE order_id = ? ORDER BY id",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, order_id);
         while (sqlite3_step(st) == SQLITE_ROW) {
             cJSON *h = cJSON_CreateObject();
@@ -136,7 +134,7 @@ cJSON *shop_order_build(shop *sh, int64_t order_id, int64_t user_id)
             cJSON_AddStringToObject(h, "reason", (const char *)sqlite3_column_text(st, 2));
             cJSON_AddNumberToObject(h, "at_ms", (double)sqlite3_column_int64(st, 3));
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     return o;
 }
@@ -191,10 +189,10 @@ static int history(shop *sh, int64_t order_id, const char *from, const char *to,
                    const char *actor)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "INSERT INTO shop_order_history (order_id, from_state, to_state, "
-                           "reason, actor, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "INSERT INTO shop_order_history (order_id, from_state, to_state, "
+                  "reason, actor, at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, order_id);
     if (from)
@@ -204,7 +202,7 @@ static int history(shop *sh, int64_t order_id, const char *from, const char *to,
     sqlite3_bind_text(st, 5, actor, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, shop_now_ms());
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
@@ -218,26 +216,26 @@ int shop_order_placed(shop *sh, int64_t order_id)
 int shop_release_stock(shop *sh, int64_t order_id)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_orders SET stock_released = 1 WHERE id = ? AND "
-                           "stock_released = 0",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_orders SET stock_released = 1 WHERE id = ? AND "
+                  "stock_released = 0",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, order_id);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     if (rc < 0 || sqlite3_changes(sh->db) == 0)
         return rc; /* already released */
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_variants SET stock = stock + (SELECT qty FROM "
-                           "shop_order_lines l WHERE l.order_id = ?1 AND l.sku = "
-                           "shop_variants.sku) WHERE sku IN (SELECT sku FROM shop_order_lines "
-                           "WHERE order_id = ?1)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_variants SET stock = stock + (SELECT qty FROM "
+                  "shop_order_lines l WHERE l.order_id = ?1 AND l.sku = "
+                  "shop_variants.sku) WHERE sku IN (SELECT sku FROM shop_order_lines "
+                  "WHERE order_id = ?1)",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, order_id);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
@@ -251,17 +249,17 @@ int shop_transition(shop *sh, int64_t order_id, const char *to, const char *reas
     if (!transition_allowed(from, to))
         return 1;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_orders SET state = ?, updated_ms = ? WHERE id = ? AND "
-                           "state = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_orders SET state = ?, updated_ms = ? WHERE id = ? AND "
+                  "state = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, shop_now_ms());
     sqlite3_bind_int64(st, 3, order_id);
     sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
     rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(sh->db) == 1 ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     if (rc == 0 && !strcmp(to, ST_CANCELLED))
         rc = shop_release_stock(sh, order_id);
     if (rc == 0)

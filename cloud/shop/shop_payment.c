@@ -34,10 +34,10 @@ static int load_pay(shop *sh, int64_t order_id, order_pay *o)
 {
     sqlite3_stmt *st;
     memset(o, 0, sizeof *o);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT state, provider, coalesce(payment_id, ''), currency, "
-                           "total_minor, user_id, payment_state FROM shop_orders WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "SELECT state, provider, coalesce(payment_id, ''), currency, "
+                  "total_minor, user_id, payment_state FROM shop_orders WHERE id = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, order_id);
     int rc = 2;
@@ -52,18 +52,18 @@ static int load_pay(shop *sh, int64_t order_id, order_pay *o)
         snprintf(o->pay_state, sizeof o->pay_state, "%s", (const char *)sqlite3_column_text(st, 6));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
 static int save_payment(shop *sh, int64_t order_id, const pay_payment *p)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(sh->db,
-                           "UPDATE shop_orders SET payment_id = coalesce(nullif(?, ''), "
-                           "payment_id), payment_url = coalesce(nullif(?, ''), payment_url), "
-                           "payment_state = ?, updated_ms = ? WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (shop_prep(sh,
+                  "UPDATE shop_orders SET payment_id = coalesce(nullif(?, ''), "
+                  "payment_id), payment_url = coalesce(nullif(?, ''), payment_url), "
+                  "payment_state = ?, updated_ms = ? WHERE id = ?",
+                  -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, p->url, -1, SQLITE_STATIC);
@@ -71,7 +71,7 @@ static int save_payment(shop *sh, int64_t order_id, const pay_payment *p)
     sqlite3_bind_int64(st, 4, shop_now_ms());
     sqlite3_bind_int64(st, 5, order_id);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    shop_done(st);
     return rc;
 }
 
@@ -214,14 +214,14 @@ int shop_apply_payment(shop *sh, int64_t order_id, const pay_payment *p, const c
         if (ps == PAY_OK) {
             pthread_mutex_lock(&sh->mu);
             sqlite3_stmt *st;
-            if (sqlite3_prepare_v2(sh->db,
-                                   "UPDATE shop_orders SET refund_id = ?, payment_state = "
-                                   "'refunded' WHERE id = ?",
-                                   -1, &st, NULL) == SQLITE_OK) {
+            if (shop_prep(sh,
+                          "UPDATE shop_orders SET refund_id = ?, payment_state = "
+                          "'refunded' WHERE id = ?",
+                          -1, &st, NULL) == SQLITE_OK) {
                 sqlite3_bind_text(st, 1, refund_id, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, order_id);
                 sqlite3_step(st);
-                sqlite3_finalize(st);
+                shop_done(st);
             }
             pthread_mutex_unlock(&sh->mu);
         }
@@ -272,14 +272,14 @@ int shop_refund(shop *sh, int64_t order_id, const char *actor)
         rc = shop_transition(sh, order_id, ST_REFUNDED, "refund", actor);
     if (rc == 0) {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(sh->db,
-                               "UPDATE shop_orders SET refund_id = nullif(?, ''), payment_state "
-                               "= 'refunded' WHERE id = ?",
-                               -1, &st, NULL) == SQLITE_OK) {
+        if (shop_prep(sh,
+                      "UPDATE shop_orders SET refund_id = nullif(?, ''), payment_state "
+                      "= 'refunded' WHERE id = ?",
+                      -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_text(st, 1, refund_id, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 2, order_id);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            shop_done(st);
         }
     }
     if (rc == 0)
@@ -305,11 +305,11 @@ static size_t find_due(shop *sh, int64_t now, due *d, size_t cap)
     sqlite3_stmt *st;
     size_t n = 0;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT id, provider, coalesce(payment_id, ''), expires_ms <= ?1 FROM "
-                           "shop_orders WHERE state = 'pending_payment' AND (expires_ms <= ?1 OR "
-                           "payment_state = 'authorised') ORDER BY id LIMIT ?2",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  "SELECT id, provider, coalesce(payment_id, ''), expires_ms <= ?1 FROM "
+                  "shop_orders WHERE state = 'pending_payment' AND (expires_ms <= ?1 OR "
+                  "payment_state = 'authorised') ORDER BY id LIMIT ?2",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, now);
         sqlite3_bind_int64(st, 2, (int64_t)cap);
         while (n < cap && sqlite3_step(st) == SQLITE_ROW) {
@@ -321,7 +321,7 @@ static size_t find_due(shop *sh, int64_t now, due *d, size_t cap)
             d[n].expired = sqlite3_column_int(st, 3);
             n++;
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     return n;
@@ -366,11 +366,11 @@ static int resume_keys(shop *sh, int64_t now)
     size_t n = 0;
     sqlite3_stmt *st;
     pthread_mutex_lock(&sh->mu);
-    if (sqlite3_prepare_v2(sh->db,
-                           "SELECT user_id, key, order_id FROM shop_idempotency WHERE state = "
-                           "'open' OR (state = 'running' AND (owner != ?1 OR lease_ms <= ?2)) "
-                           "LIMIT 16",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (shop_prep(sh,
+                  "SELECT user_id, key, order_id FROM shop_idempotency WHERE state = "
+                  "'open' OR (state = 'running' AND (owner != ?1 OR lease_ms <= ?2)) "
+                  "LIMIT 16",
+                  -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (int64_t)sh->boot_id);
         sqlite3_bind_int64(st, 2, now);
         while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
@@ -379,7 +379,7 @@ static int resume_keys(shop *sh, int64_t now)
             k[n].order = sqlite3_column_int64(st, 2);
             n++;
         }
-        sqlite3_finalize(st);
+        shop_done(st);
     }
     pthread_mutex_unlock(&sh->mu);
     int changed = 0;
@@ -387,19 +387,19 @@ static int resume_keys(shop *sh, int64_t now)
         /* Take the lease so a client retry meanwhile gets 409, not a race. */
         pthread_mutex_lock(&sh->mu);
         int mine = 0;
-        if (sqlite3_prepare_v2(sh->db,
-                               "UPDATE shop_idempotency SET state = 'running', owner = ?1, "
-                               "lease_ms = ?2 WHERE user_id = ?3 AND key = ?4 AND (state = "
-                               "'open' OR (state = 'running' AND (owner != ?1 OR lease_ms <= "
-                               "?5)))",
-                               -1, &st, NULL) == SQLITE_OK) {
+        if (shop_prep(sh,
+                      "UPDATE shop_idempotency SET state = 'running', owner = ?1, "
+                      "lease_ms = ?2 WHERE user_id = ?3 AND key = ?4 AND (state = "
+                      "'open' OR (state = 'running' AND (owner != ?1 OR lease_ms <= "
+                      "?5)))",
+                      -1, &st, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(st, 1, (int64_t)sh->boot_id);
             sqlite3_bind_int64(st, 2, now + 60000);
             sqlite3_bind_int64(st, 3, k[i].user);
             sqlite3_bind_text(st, 4, k[i].key, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 5, now);
             mine = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(sh->db) == 1;
-            sqlite3_finalize(st);
+            shop_done(st);
         }
         pthread_mutex_unlock(&sh->mu);
         if (mine && shop_checkout_resume(sh, k[i].user, k[i].key, k[i].order) == 0)
