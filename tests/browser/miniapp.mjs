@@ -8,11 +8,18 @@
 //   layout     every screen at 360 px: horizontal overflow, unlabelled
 //              controls, a screenshot each
 //   reconnect  the live stream dropped while offline comes back and fills the gap
+//   journey    a new user from signed init data: turns on TOTP (the code is
+//              computed here from the manual key), pairs a strap the gateway
+//              sees, watches its live heart rate, finishes the workout and
+//              opens its summary, sees achievements, signs out everywhere and
+//              signs in again through the 2FA challenge (a backup code)
+//              args: <launch-url> <gateway> <strap> <second-launch-url>
 import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [part, base, shots, launch] = process.argv.slice(2);
+const [part, base, shots, launch, gw, strap, launch2] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -154,7 +161,109 @@ async function reconnect() {
   return { statusOffline, reconnectMs: back, offlineMs: onAt - offAt, windowReadings: got.length, maxGapMs: maxGap, dupes, stats, errors };
 }
 
-const parts = { telegram, lang, layout, reconnect };
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) from a base32 key, as an authenticator app does.
+function totp(key, at = Date.now()) {
+  const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of key.replace(/[\s=]/g, '').toUpperCase()) bits += alpha.indexOf(ch).toString(2).padStart(5, '0');
+  const bytes = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const ctr = Buffer.alloc(8);
+  ctr.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
+  const mac = createHmac('sha1', bytes).update(ctr).digest();
+  const off = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+async function journey() {
+  const { page, errors } = await openPage();
+  const out = {};
+  const shot = (name) => page.screenshot({ path: join(shots, `journey-${name}.png`), fullPage: true });
+  await page.goto(launch);
+  await signedIn(page);
+  out.user = (await page.textContent('#user')).trim();
+
+  // 2FA: authenticator app.
+  await go(page, 'security');
+  await page.click('#totp-setup');
+  await page.waitForSelector('#totp-secret');
+  const key = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
+  out.qr = await page.evaluate(() => !!document.querySelector('img.qr')?.complete);
+  await shot('totp-setup');
+  await page.fill('#totp-confirm input', totp(key));
+  await page.click('#totp-confirm button[type=submit]');
+  await page.waitForSelector('#backup-codes li');
+  const backup = await page.$$eval('#backup-codes li', (l) => l.map((x) => x.textContent.trim()));
+  out.backupCodes = backup.length;
+  await shot('backup-codes');
+  await page.click('#backup-done');
+  await page.waitForSelector('#mfa-state');
+  out.mfaState = (await page.textContent('#mfa-state')).trim();
+
+  // Pair the strap the gateway sees.
+  await go(page, 'devices');
+  await page.fill('#gateway', gw);
+  await page.click('#nearby-form button[type=submit]');
+  await page.waitForSelector(`#nearby li[data-device="${strap}"] button`, { timeout: 20000 });
+  out.nearbyText = (await page.textContent(`#nearby li[data-device="${strap}"]`)).trim();
+  await shot('nearby');
+  await page.click(`#nearby li[data-device="${strap}"] button`);
+  await page.waitForSelector(`#my-devices li[data-device="${strap}"]`, { timeout: 15000 });
+  await page.waitForSelector(`#nearby li[data-device="${strap}"] .badge`, { timeout: 15000 });
+  out.paired = (await page.textContent(`#nearby li[data-device="${strap}"] .badge`)).trim();
+
+  // Live heart rate from that strap.
+  await go(page, 'live');
+  await page.waitForFunction((d) => document.querySelector('#device')?.textContent === d &&
+    /^\d+$/.test(document.querySelector('#hr')?.textContent ?? ''), strap, { timeout: 20000 });
+  const first = await page.textContent('#hr');
+  await page.waitForFunction((v) => document.querySelector('#hr').textContent !== v, first, { timeout: 10000 });
+  out.liveHr = Number(await page.textContent('#hr'));
+  out.battery = (await page.textContent('#battery')).trim();
+  out.zone = (await page.textContent('#zone')).trim();
+  await shot('live');
+
+  // Finish the workout: the summary opens.
+  await page.click('#mainbtn');
+  await page.waitForSelector('#workout-title', { timeout: 30000 });
+  out.summary = await page.$$eval('#view .kv div', (l) => Object.fromEntries(l.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+  out.summaryCharts = await page.$$eval('#view .chart', (l) => l.map((c) => c.id));
+  out.zones = await page.$$eval('#zones li', (l) => l.length);
+  await shot('summary');
+
+  // Achievements come from the bus a moment later.
+  let earned = [];
+  for (let i = 0; i < 20 && !earned.includes('first_workout'); i++) {
+    await go(page, 'more');
+    await go(page, 'achievements');
+    earned = await page.$$eval('#earned li', (l) => l.map((x) => x.dataset.code));
+    if (!earned.includes('first_workout')) await page.waitForTimeout(1000);
+  }
+  out.earned = earned;
+  await shot('achievements');
+
+  // Sign out everywhere, then sign in again: the 2FA challenge.
+  await go(page, 'security');
+  await page.waitForSelector('#sign-out-all');
+  await page.click('#sign-out-all');
+  await page.waitForFunction(() => document.querySelector('#view').dataset.screen === 'signin');
+  out.afterSignOut = await page.evaluate(() => document.querySelector('#status').dataset.state);
+  // Opened again from the bot: a new webview with new launch parameters.
+  const again = await page.context().newPage();
+  again.on('pageerror', (e) => errors.push('pageerror: ' + String(e)));
+  await again.goto(launch2);
+  await again.waitForSelector('#mfa-form', { timeout: 15000 });
+  out.challengeMethods = await again.$$eval('#mfa-form input[name=mfa-method]', (l) => l.map((x) => x.value));
+  await again.screenshot({ path: join(shots, 'journey-mfa-challenge.png'), fullPage: true });
+  await again.check('#mfa-form input[value=backup]');
+  await again.fill('#otp', backup[0]);
+  await again.click('#mfa-form button[type=submit]');
+  await signedIn(again);
+  out.reSignedIn = (await again.textContent('#user')).trim();
+  out.errors = errors;
+  return out;
+}
+
+const parts = { telegram, lang, layout, reconnect, journey };
 try {
   if (!parts[part]) throw new Error('unknown part ' + part);
   console.log(JSON.stringify(await parts[part]()));

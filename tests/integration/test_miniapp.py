@@ -9,16 +9,21 @@ import json
 import os
 import signal
 import subprocess
+import threading
+import time
+
+import pytest
 
 import tginit
-from stack import BIN, ROOT
+from bluez_mock import BluezMock
+from stack import BIN, ROOT, Stack
 
 SHOTS = os.path.join(os.path.dirname(BIN), "miniapp-screens")
 SCRIPT = os.path.join(ROOT, "tests", "browser", "miniapp.mjs")
 
 
-def run_part(part, base, launch=""):
-    out = subprocess.run(["node", SCRIPT, part, base, SHOTS, launch],
+def run_part(part, base, *args):
+    out = subprocess.run(["node", SCRIPT, part, base, SHOTS, *args],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -112,3 +117,75 @@ def test_miniapp_live_stream_reconnects_without_losing_readings(stack):
     assert page["windowReadings"] >= 8          # ~2/s over the offline window and around it
     assert page["maxGapMs"] <= 1500, page
     assert page["dupes"] == 0
+
+
+# ---- the whole journey, with a strap on (mocked) Bluetooth at a gateway ----
+
+GW = "gw-app"
+STRAP = "C0:FF:EE:00:0A:01"
+
+
+@pytest.fixture
+def ble_stack(workdir, monkeypatch):
+    mock = BluezMock(workdir).start()
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", mock.address)
+    s = Stack(workdir, gateway=GW,
+              edge_args=["--bluez=1", "--snapshot-interval-s=1", "--ble-backoff-base-ms=200",
+                         "--ble-backoff-max-ms=2000"],
+              core_args=["--devices-cmd-timeout-ms=5000"])
+    try:
+        s.start_brokers()
+        s.start_core()
+        s.start_edge()
+        yield s, mock
+    finally:
+        s.stop()
+        mock.stop()
+
+
+def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
+    """A new Telegram user registers by opening the app, turns on TOTP (the
+    browser computes the code from the manual key), pairs the strap the
+    gateway sees nearby, watches its heart rate live, finishes the workout and
+    gets its summary and first achievements; after signing out everywhere the
+    next sign-in asks for the second factor (a backup code)."""
+    s, ble = ble_stack
+    ble.add(STRAP, "Polar H10 A1", "hr", rssi=-48)
+    base = base_url(s)
+    user = {"id": 880100 + int(time.time()) % 1000, "first_name": "Alice", "username": "alice"}
+    stop = threading.Event()
+
+    def feed():      # the strap beats once a second per notification batch
+        i = 0
+        while not stop.is_set():
+            try:
+                ble.notify(STRAP, "2a37", [[0x06, 110 + (i % 25)]])
+            except Exception:   # not subscribed yet (before pairing)
+                pass
+            i += 1
+            stop.wait(0.5)
+
+    t = threading.Thread(target=feed, daemon=True)
+    t.start()
+    try:
+        page = run_part("journey", base, tginit.launch_url(base, user), GW, STRAP,
+                        tginit.launch_url(base, user))
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    assert page["errors"] == []
+    assert page["user"].startswith("Alice")
+    assert page["qr"] is True
+    assert page["backupCodes"] >= 8
+    assert page["mfaState"].startswith("Authenticator app: on")
+    assert "Polar H10 A1" in page["nearbyText"] and "heart-rate strap" in page["nearbyText"]
+    assert page["paired"] == "yours"
+    assert 110 <= page["liveHr"] <= 135
+    assert page["zone"]                          # zone label shown with the number
+    assert page["summary"].get("Average heart rate", "").endswith("bpm"), page["summary"]
+    assert page["summary"].get("Duration") not in (None, "–"), page["summary"]
+    assert "chart-hr" in page["summaryCharts"]
+    assert {"first_workout", "device_paired", "two_factor"} <= set(page["earned"]), page["earned"]
+    assert page["afterSignOut"] == "signed-out"
+    assert "totp" in page["challengeMethods"] and "backup" in page["challengeMethods"]
+    assert page["reSignedIn"].startswith("Alice")

@@ -53,18 +53,26 @@ export function linkCode() {
 }
 
 // After "sign out" the tab must not sign straight back in with the same
-// launch parameters: remember it until the user asks to sign in again.
+// launch parameters (a reload presents them again): remember which ones were
+// signed out of until the user asks to sign in again. New launch parameters
+// (the app opened again from the bot) sign in as usual.
 const OUT_KEY = 'fitgate.signedOut';
-export function markSignedOut(on = true) {
-  try { if (on) sessionStorage.setItem(OUT_KEY, '1'); else sessionStorage.removeItem(OUT_KEY); } catch (_) { /* ignore */ }
+export function markSignedOut(initData) {
+  try {
+    if (initData !== undefined) sessionStorage.setItem(OUT_KEY, initData || '-');
+    else sessionStorage.removeItem(OUT_KEY);
+  } catch (_) { /* storage disabled */ }
 }
-export function wasSignedOut() {
-  try { return sessionStorage.getItem(OUT_KEY) === '1'; } catch (_) { return false; }
+function wasSignedOut(initData) {
+  try {
+    const v = sessionStorage.getItem(OUT_KEY);
+    return v !== null && (v === '-' || v === (initData || '-'));
+  } catch (_) { return false; }
 }
 
 export async function signIn(tg, { force = false } = {}) {
-  if (!force && wasSignedOut()) return {};
-  markSignedOut(false);
+  if (!force && wasSignedOut(tg.initDataRaw)) return {};
+  markSignedOut();
   if (tg.initDataRaw) {
     try {
       return await exchange(ENDPOINTS.initData, { init_data: tg.initDataRaw });

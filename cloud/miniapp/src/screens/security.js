@@ -5,7 +5,7 @@ import { clearSession, del, get, items, post } from '../api.js';
 import { markSignedOut } from '../auth.js';
 import { errorNotice, errorText } from '../errors.js';
 import { dateTime, t } from '../i18n.js';
-import { haptic } from '../tg.js';
+import { haptic, tg } from '../tg.js';
 import { field, h, mount, notice, section, spinner, toast } from '../ui.js';
 
 export const EP = {
@@ -230,6 +230,6 @@ async function signOut(path) {
     if (e.status !== 401) { toast(errorText(e), 'error'); return; }
   }
   clearSession();
-  markSignedOut();
+  markSignedOut(tg.initDataRaw);
   window.fitgate.signedOut();
 }
