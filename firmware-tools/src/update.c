@@ -44,16 +44,10 @@
 
 #define CHUNK (1 << 20)
 
-static void step(const char *name)
-{
-    const char *k = getenv("FITGATE_UPDATE_KILL_AT");
-    if (k && !strcmp(k, name))
-        kill(getpid(), SIGKILL);
-}
-
 typedef struct inst {
     upd_config c;
-    int json, target, booted;
+    int json, progress, target, booted;
+    uint64_t total, written, reported; /* image bytes, for --progress */
     int fd[BUNDLE_MAX_IMAGES];
     uint64_t off[BUNDLE_MAX_IMAGES];
     const bundle_manifest *m;
@@ -62,6 +56,20 @@ typedef struct inst {
     char err[2560];
     const char *err_name;
 } inst;
+
+/* A step is done: tell a --progress reader (one JSON line each, flushed, so
+ * fitgate-edge can forward it as it happens), and the power-loss tests. */
+static void step(const inst *in, const char *name)
+{
+    if (in->progress) {
+        printf("{\"progress\":\"%s\",\"bytes\":%llu,\"total\":%llu}\n", name,
+               (unsigned long long)in->written, (unsigned long long)in->total);
+        fflush(stdout);
+    }
+    const char *k = getenv("FITGATE_UPDATE_KILL_AT");
+    if (k && !strcmp(k, name))
+        kill(getpid(), SIGKILL);
+}
 
 static int img_index(const inst *in, const bundle_image *img)
 {
@@ -90,8 +98,11 @@ static int sink(void *ctx, const bundle_image *img, const void *data, size_t len
         done += (size_t)w;
     }
     in->off[i] += len;
-    if (++in->chunks == 1)
-        step("writing");
+    in->written += len;
+    if (++in->chunks == 1 || in->written - in->reported >= 8u << 20 || in->written == in->total) {
+        in->reported = in->written;
+        step(in, "writing");
+    }
     return 0;
 }
 
@@ -228,14 +239,16 @@ static int do_install(inst *in, const char *bundle)
     int rc = open_targets(in);
     if (rc)
         return rc;
-    step("verified");
+    for (size_t i = 0; i < in->man.n_images; i++)
+        in->total += in->man.images[i].size;
+    step(in, "verified");
     st.status[in->target] = UPD_INSTALLING;
     st.version[in->target] = 0;
     drop_slot(&env, in->target);
     if (upd_state_write(&in->c, &st, in->err, sizeof in->err) ||
         upd_env_write(&in->c, &env, in->err, sizeof in->err))
         return FW_EXIT_IO;
-    step("marked-bad");
+    step(in, "marked-bad");
     bundle_manifest m2;
     be = bundle_verify(bundle, &p, sink, in, &m2, e2, sizeof e2);
     if (be != BUNDLE_OK || !same_manifest(&in->man, &m2)) {
@@ -245,22 +258,22 @@ static int do_install(inst *in, const char *bundle)
         in->err_name = be != BUNDLE_OK ? bundle_err_str(be) : "manifest";
         return be == BUNDLE_E_IO ? FW_EXIT_IO : FW_EXIT_FAILED;
     }
-    step("written");
+    step(in, "written");
     if ((rc = read_back(in)))
         return rc;
-    step("read-back");
+    step(in, "read-back");
     st.status[in->target] = UPD_INSTALLED;
     st.version[in->target] = in->man.version;
     if (upd_state_write(&in->c, &st, in->err, sizeof in->err))
         return FW_EXIT_IO;
-    step("state");
+    step(in, "state");
     env.order[0] = (char)('A' + in->target);
     env.order[1] = (char)('A' + in->booted);
     env.order[2] = '\0';
     env.left[in->target] = in->c.attempts;
     if (upd_env_write(&in->c, &env, in->err, sizeof in->err))
         return FW_EXIT_IO;
-    step("switched");
+    step(in, "switched");
     return 0;
 }
 
@@ -378,27 +391,32 @@ static void print_json(cJSON *j)
 }
 
 static const char *usage =
-    "usage: fitgate-fw update install BUNDLE --slots CONFIG [--json]\n"
+    "usage: fitgate-fw update install BUNDLE --slots CONFIG [--json] [--progress]\n"
     "       fitgate-fw update mark-good --slots CONFIG [--json]\n"
     "       fitgate-fw update status --slots CONFIG\n"
     "       fitgate-fw update boot --slots CONFIG   (file backend: what the boot script does)\n";
 
 int fw_cmd_update(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"slots", 1, 0, 's'}, {"json", 0, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"slots", 1, 0, 's'},
+                                         {"json", 0, 0, 'j'},
+                                         {"progress", 0, 0, 'p'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     if (argc < 2) {
         fputs(usage, stderr);
         return FW_EXIT_USAGE;
     }
     const char *sub = argv[1], *slots = NULL;
-    int json = 0;
+    int json = 0, progress = 0;
     optind = 1;
     for (int ch; (ch = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1;) {
         if (ch == 's')
             slots = optarg;
         else if (ch == 'j')
             json = 1;
+        else if (ch == 'p')
+            progress = 1;
         else {
             fputs(usage, ch == 'h' ? stdout : stderr);
             return ch == 'h' ? FW_EXIT_OK : FW_EXIT_USAGE;
@@ -414,6 +432,7 @@ int fw_cmd_update(int argc, char **argv)
         return FW_EXIT_IO;
     for (int i = 0; i < BUNDLE_MAX_IMAGES; i++)
         in->fd[i] = -1;
+    in->progress = progress;
     int rc, slot = -1;
     if (upd_config_load(&in->c, slots, in->err, sizeof in->err))
         rc = FW_EXIT_USAGE;

@@ -373,3 +373,22 @@ def test_boot_image_goes_to_the_slot_boot_target(gw, signing, tmp_path):
     assert open(boots[1], "rb").read(300 * 1024) == boot_img.read_bytes()
     assert gw.slot_bytes(1, MIB) == rootfs.read_bytes()
     assert open(boots[0], "rb").read() == b"\0" * MIB  # the running slot's untouched
+
+
+def test_progress_lines_for_the_edge(gw, signing):
+    """--progress: one JSON line per step as it happens (what fitgate-edge
+    forwards to the core), bytes monotonic up to the total, result last."""
+    b, img = bundle(signing, 1, size=3 * MIB)
+    r = subprocess.run([FW, "update", "install", b, "--slots", gw.conf, "--json", "--progress"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    steps = [x["progress"] for x in lines[:-1]]
+    assert lines[-1]["exit"] == 0 and lines[-1]["slot"] == "B"
+    dedup = [s for i, s in enumerate(steps) if i == 0 or steps[i - 1] != s]
+    assert dedup == STEPS, steps
+    total = 3 * MIB
+    assert all(x["total"] == total for x in lines[:-1])
+    written = [x["bytes"] for x in lines[:-1] if x["progress"] == "writing"]
+    assert written == sorted(written) and written[-1] == total and len(written) >= 2
+    assert [x["bytes"] for x in lines[:-1] if x["progress"] == "verified"] == [0]
