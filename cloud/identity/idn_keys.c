@@ -44,14 +44,17 @@ static int write_hex(const char *path, const uint8_t *in, size_t len)
     return rc;
 }
 
-/* kid "k<unix seconds>-<8 hex>": sortable by age, no path characters. */
-static void new_kid(char kid[48], int64_t *created_s)
+/* kid "k<unix seconds>-<8 hex>": sortable by age, no path characters.
+ * *created_s is at least after_s + 1 so a new key is always the newest. */
+static void new_kid(char kid[48], int64_t after_s, int64_t *created_s)
 {
     uint8_t r[4];
     char hex[9];
     crypto_random(r, sizeof r);
     crypto_hex_encode(r, sizeof r, hex);
     *created_s = (int64_t)time(NULL);
+    if (*created_s <= after_s)
+        *created_s = after_s + 1;
     snprintf(kid, 48, "k%lld-%s", (long long)*created_s, hex);
 }
 
@@ -140,7 +143,7 @@ static int load_dir(idn *d, const char *sub, int signing)
 static int new_sign_key(idn *d)
 {
     idn_sign_key k;
-    new_kid(k.kid, &k.created_s);
+    new_kid(k.kid, d->n_keys ? d->keys[0].created_s : 0, &k.created_s);
     if (crypto_es256_keygen(k.priv, k.pub) < 0)
         return -1;
     char file[1300];
@@ -149,7 +152,6 @@ static int new_sign_key(idn *d)
         log_error("identity_key_write", "cannot write a signing key", "path", file);
         return -1;
     }
-    k.created_s++; /* strictly newest, even within the same second */
     insert_sign(d, &k);
     log_info("identity_key_new", "new token signing key", "kid", k.kid);
     crypto_wipe(&k, sizeof k);
@@ -178,7 +180,7 @@ int idn_keys_load(idn *d)
             return -1;
     if (d->n_aead == 0) {
         idn_aead_key k;
-        new_kid(k.kid, &k.created_s);
+        new_kid(k.kid, 0, &k.created_s);
         crypto_random(k.key, sizeof k.key);
         char file[1300];
         snprintf(file, sizeof file, "%s/aead/%s.key", d->dir, k.kid);

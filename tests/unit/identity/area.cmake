@@ -1,0 +1,2 @@
+# Identity module: accounts, tokens, refresh families, 2FA, throttling.
+fitgate_unit_test(NAME test_identity SOURCES identity/test_identity.c LIBS fitidentity PkgConfig::CJSON)
