@@ -156,6 +156,9 @@ static int emit(shop *sh, int64_t order_id, const char *state, const char *prev,
     cJSON_DeleteItemFromObjectCaseSensitive(o, "read_only");
     cJSON *pay = cJSON_GetObjectItemCaseSensitive(o, "payment");
     cJSON_DeleteItemFromObjectCaseSensitive(pay, "url");
+    /* docs/events.md names them order_id and status. */
+    cJSON_AddNumberToObject(o, "order_id", (double)order_id);
+    cJSON_AddStringToObject(o, "status", state);
     if (prev)
         cJSON_AddStringToObject(o, "previous_state", prev);
     cJSON_AddStringToObject(o, "reason", reason);

@@ -218,6 +218,8 @@ def test_paid_checkout(env):
     d = evs[1]["data"]
     assert d["number"] == o["number"] and d["state"] == "paid" and d["total"] == "6588.00"
     assert d["currency"] == "RUB" and "Bottle 750" in d["items_summary"]
+    assert d["order_id"] == o["id"] and d["status"] == "paid" and d["user_id"] == o["user_id"]
+    assert d["items"] and d["previous_state"] == "pending_payment"
     assert env.yk.violations == []
 
 
