@@ -116,7 +116,7 @@ static int load_dir(idn *d, const char *sub, int signing)
         if (kid_created(kid, &created) < 0)
             continue;
         char file[1300];
-        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        snprintf(file, sizeof file, "%s/%s.key", path, kid);
         if (signing) {
             idn_sign_key k = {.created_s = created};
             snprintf(k.kid, sizeof k.kid, "%s", kid);

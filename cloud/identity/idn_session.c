@@ -77,7 +77,9 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int64(st, 6, now + d->cfg.refresh_ttl_s * 1000);
     sqlite3_bind_text(st, 7, ip ? ip : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, ua ? ua : "", 200, SQLITE_STATIC);
+    /* A user agent is shown in the session list: keep at most 200 bytes. */
+    ua = ua ? ua : "";
+    sqlite3_bind_text(st, 8, ua, (int)strnlen(ua, 200), SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)

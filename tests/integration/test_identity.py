@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import sqlite3
 import struct
 import subprocess
@@ -130,6 +131,10 @@ def env():
     s.stop()
     fakes.stop()
     smtp.stop()
+    with open(os.path.join(d, "core.log"), errors="replace") as f:
+        log = f.read()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    shutil.rmtree(d, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- tokens
