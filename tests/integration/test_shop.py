@@ -70,7 +70,6 @@ class Env:
         self.conf = os.path.join(self.dir, "shop.conf")
         with open(self.conf, "w") as f:
             f.write(f"""catalogue_file = {cat}
-legacy_db = {self.legacy_db}
 yookassa_url = {self.yk.url}
 yookassa_shop_id = {self.yk.shop_id}
 yookassa_secret_file = {self.dir}/yk.secret
@@ -84,7 +83,8 @@ payment_timeout_s = {PAYMENT_TIMEOUT_S}
 sweep_interval_ms = 200
 dev_legacy_link = 1
 """)
-        self.stack = Stack(self.dir, core_args=["--role=api", f"--shop-config={self.conf}"])
+        self.stack = Stack(self.dir, core_args=["--role=api", f"--shop-config={self.conf}",
+                                                f"--legacy-db={self.legacy_db}"])
         self.stack.start_core()
         self.port = self.stack.http_port
         self.base = f"http://127.0.0.1:{self.port}"
