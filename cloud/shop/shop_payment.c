@@ -150,6 +150,15 @@ int shop_apply_payment(shop *sh, int64_t order_id, const pay_payment *p, const c
         metric_add(&shop_m.notes_bad, 1);
         rc = -1;
     }
+    const pay_provider *stable = rc == 0 ? shop_provider(sh, o.provider) : NULL;
+    /* Providers that can re-fetch have one id per payment for good (Telegram's
+     * reference changes from the invoice payload to the charge id). */
+    if (rc == 0 && stable && stable->get && o.payment_id[0] && strcmp(o.payment_id, p->id)) {
+        /* One order, one payment: another one naming this order is not ours to act on. */
+        log_error("payment_mismatch", "a second payment names this order; ignored", "via", via);
+        metric_add(&shop_m.notes_bad, 1);
+        rc = -1;
+    }
     if (rc == 0 && p->state != PAY_STATE_UNKNOWN)
         rc = save_payment(sh, order_id, p);
     int pending = rc == 0 && !strcmp(o.state, ST_PENDING);
@@ -225,6 +234,17 @@ int shop_apply_payment(shop *sh, int64_t order_id, const pay_payment *p, const c
             }
             pthread_mutex_unlock(&sh->mu);
         }
+    }
+    if (next == F_REFUND && (!prov || !prov->refund)) {
+        /* Telegram cannot refund through the Bot API: an operator must. */
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)order_id);
+        log_error("refund_required",
+                  "paid after the order was cancelled; refund it through the "
+                  "payment provider",
+                  "order_id", id, "provider", o.provider);
+        metric_add(&shop_m.provider_errors, 1);
+        return -1;
     }
     if (ps != PAY_OK) {
         char id[24];

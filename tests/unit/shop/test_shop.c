@@ -328,6 +328,12 @@ static void test_state_machine(void **state)
     /* a wrong amount is never acted on */
     pay(sh, order, PAY_STATE_SUCCEEDED, 1);
     assert_string_equal(state_of(sh, order), "pending_payment");
+    /* nor a second payment that names this order */
+    pay_payment other = {.state = PAY_STATE_SUCCEEDED, .amount_minor = 399000};
+    snprintf(other.id, sizeof other.id, "someone-else");
+    snprintf(other.currency, sizeof other.currency, "RUB");
+    shop_apply_payment(sh, order, &other, "test");
+    assert_string_equal(state_of(sh, order), "pending_payment");
     /* held money is captured, then the order is paid */
     pay(sh, order, PAY_STATE_AUTHORISED, 399000);
     assert_int_equal(fk.captures, 1);
