@@ -184,15 +184,13 @@ static int load_samples(sqlite3 *db, int64_t wid, wo_sample **out, size_t *n)
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT data FROM progress_sample WHERE workout_id=?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT ts_ms, data FROM progress_sample WHERE workout_id=?1", -1,
+                           &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, wid);
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != (int)sizeof(wo_sample))
-            continue; /* written by another build: skip, never crash */
         if (*n == cap) {
             cap = cap ? cap * 2 : 256;
             wo_sample *p = realloc(*out, cap * sizeof **out);
@@ -202,7 +200,11 @@ static int load_samples(sqlite3 *db, int64_t wid, wo_sample **out, size_t *n)
             }
             *out = p;
         }
-        memcpy(&(*out)[(*n)++], sqlite3_column_blob(st, 0), sizeof(wo_sample));
+        if (wo_sample_unpack(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                             sqlite3_column_int64(st, 0), &(*out)[*n]))
+            (*n)++;
+        else
+            metric_add(&m_bad, 1); /* an encoding we do not know: skipped, counted */
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -450,8 +452,10 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
     sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, s->ts_ms);
     sqlite3_bind_int64(st, 4, wid);
-    sqlite3_bind_blob(st, 5, s, (int)sizeof *s, SQLITE_STATIC);
-    return hot_step(st, NULL) == SQLITE_DONE ? 0 : -1;
+    uint8_t packed[WO_PACK_MAX];
+    size_t plen = wo_sample_pack(s, packed, sizeof packed);
+    sqlite3_bind_blob(st, 5, packed, (int)plen, SQLITE_STATIC);
+    return plen && hot_step(st, NULL) == SQLITE_DONE ? 0 : -1;
 }
 
 static int sample_known(progress *p, int64_t user, const char *device, int64_t ts)

@@ -132,7 +132,7 @@ typedef struct bucket {
 
 static cJSON *series(progress_api *a, int64_t wid, int64_t start, int64_t end, int points)
 {
-    sqlite3_stmt *st = papi_prep(a, "SELECT data FROM progress_sample WHERE workout_id=?1");
+    sqlite3_stmt *st = papi_prep(a, "SELECT ts_ms, data FROM progress_sample WHERE workout_id=?1");
     if (!st)
         return NULL;
     sqlite3_bind_int64(st, 1, wid);
@@ -143,10 +143,10 @@ static cJSON *series(progress_api *a, int64_t wid, int64_t start, int64_t end, i
     }
     int64_t span = end > start ? end - start : 1;
     while (sqlite3_step(st) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 0) != (int)sizeof(wo_sample))
-            continue;
         wo_sample s;
-        memcpy(&s, sqlite3_column_blob(st, 0), sizeof s);
+        if (!wo_sample_unpack(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                              sqlite3_column_int64(st, 0), &s))
+            continue;
         int64_t i = (s.ts_ms - start) * points / (span + 1);
         if (i < 0 || i >= points)
             continue;

@@ -65,6 +65,80 @@ bool wo_sample_from_reading(const fp_reading *r, wo_sample *out)
     return out->mask != 0 || out->nrr != 0;
 }
 
+/* The packed fields, in order, with the mask bit that says they are there. */
+#define PACK_FIELDS(X)                                                                             \
+    X(WO_HR, hr)                                                                                   \
+    X(WO_SPEED, speed) X(WO_CADENCE, cadence) X(WO_POWER, power) X(WO_INCLINE, incline)            \
+        X(WO_ENERGY, energy_j) X(WO_DISTANCE, distance_m) X(WO_STROKES, strokes)                   \
+            X(WO_CRANK, crank)
+
+static void put_f64(uint8_t *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(u >> (8 * i));
+}
+
+static double get_f64(const uint8_t *b)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)b[i] << (8 * i);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+size_t wo_sample_pack(const wo_sample *s, uint8_t *buf, size_t cap)
+{
+    if (cap < WO_PACK_MAX || s->nrr > WO_RR_MAX)
+        return 0;
+    size_t o = 0;
+    buf[o++] = 1;
+    for (int i = 0; i < 4; i++)
+        buf[o++] = (uint8_t)(s->mask >> (8 * i));
+    buf[o++] = (uint8_t)(s->dev < 255 ? s->dev : 255);
+    buf[o++] = s->nrr;
+#define PUT(bit, field)                                                                            \
+    if (s->mask & (bit)) {                                                                         \
+        put_f64(buf + o, s->field);                                                                \
+        o += 8;                                                                                    \
+    }
+    PACK_FIELDS(PUT)
+#undef PUT
+    for (uint8_t k = 0; k < s->nrr; k++, o += 8)
+        put_f64(buf + o, s->rr[k]);
+    return o;
+}
+
+bool wo_sample_unpack(const uint8_t *buf, size_t len, int64_t ts_ms, wo_sample *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len < 7 || buf[0] != 1 || buf[6] > WO_RR_MAX)
+        return false;
+    out->ts_ms = ts_ms;
+    out->mask =
+        (uint32_t)buf[1] | (uint32_t)buf[2] << 8 | (uint32_t)buf[3] << 16 | (uint32_t)buf[4] << 24;
+    out->dev = buf[5];
+    out->nrr = buf[6];
+    size_t o = 7;
+#define GET(bit, field)                                                                            \
+    if (out->mask & (bit)) {                                                                       \
+        if (o + 8 > len)                                                                           \
+            return false;                                                                          \
+        out->field = get_f64(buf + o);                                                             \
+        o += 8;                                                                                    \
+    }
+    PACK_FIELDS(GET)
+#undef GET
+    if (o + 8 * (size_t)out->nrr != len)
+        return false;
+    for (uint8_t k = 0; k < out->nrr; k++, o += 8)
+        out->rr[k] = get_f64(buf + o);
+    return true;
+}
+
 int64_t wo_skew_clamp(int64_t ts_ms, int64_t ingest_ms, int64_t max_skew_ms, bool *skewed)
 {
     *skewed = ingest_ms > 0 && ts_ms > ingest_ms + max_skew_ms;

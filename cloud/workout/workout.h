@@ -59,6 +59,16 @@ typedef struct wo_sample {
  * (battery, weight, ...). dev is left 0. */
 bool wo_sample_from_reading(const fp_reading *r, wo_sample *out);
 
+/* A stable byte encoding of a sample without its time (the time is stored
+ * beside it): version 1, mask, device number, then only the present values
+ * as little-endian IEEE-754 doubles. At most WO_PACK_MAX bytes. Returns the
+ * length (0 when cap is too small). */
+#define WO_PACK_MAX (7 + 9 * 8 + WO_RR_MAX * 8)
+size_t wo_sample_pack(const wo_sample *s, uint8_t *buf, size_t cap);
+/* Decode what wo_sample_pack wrote; false for another version, a truncated
+ * or oversized buffer. */
+bool wo_sample_unpack(const uint8_t *buf, size_t len, int64_t ts_ms, wo_sample *out);
+
 /* Gateway clock skew. ingest_ms is when the cloud received the batch (the
  * event's time). Returns the time to use; sets *skewed when ts was more than
  * max_skew_ms ahead of ingest_ms (then the result is ingest_ms). */

@@ -322,6 +322,36 @@ static void test_sample_from_reading(void **st)
     assert_false(wo_sample_from_reading(&r, &s));
 }
 
+static void test_pack_roundtrip(void **st)
+{
+    (void)st;
+    wo_sample a;
+    memset(&a, 0, sizeof a); /* padding too: compared byte by byte below */
+    a.ts_ms = 5;
+    a.mask = WO_HR | WO_DISTANCE | WO_SKEWED;
+    a.dev = 7;
+    a.hr = 123.5;
+    a.distance_m = 16777215;
+    a.nrr = 2;
+    a.rr[0] = 0.812;
+    a.rr[1] = 0.79;
+    uint8_t buf[WO_PACK_MAX];
+    size_t n = wo_sample_pack(&a, buf, sizeof buf);
+    assert_int_equal(n, 7 + 2 * 8 + 2 * 8); /* only what is present */
+    assert_int_equal(buf[0], 1);
+    wo_sample b;
+    assert_true(wo_sample_unpack(buf, n, 5, &b));
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_false(wo_sample_unpack(buf, n - 1, 5, &b)); /* truncated */
+    assert_false(wo_sample_unpack(buf, 3, 5, &b));
+    buf[0] = 2;
+    assert_false(wo_sample_unpack(buf, n, 5, &b)); /* another version */
+    buf[0] = 1;
+    buf[6] = WO_RR_MAX + 1;
+    assert_false(wo_sample_unpack(buf, n, 5, &b));
+    assert_int_equal(wo_sample_pack(&a, buf, 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_session_pick),
         cmocka_unit_test(test_session_idle),
         cmocka_unit_test(test_sample_from_reading),
+        cmocka_unit_test(test_pack_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
