@@ -171,7 +171,7 @@ dev_legacy_link = 1
         return [e for e in evs if e["subject"] == f"order/{oid}"]
 
     def close(self):
-        self.stack.stop()
+        return self.stack.stop()
         self.yk.close()
         self.tg.close()
 
@@ -180,8 +180,11 @@ dev_legacy_link = 1
 def env():
     e = Env()
     yield e
+    codes = e.close()
     logs = open(os.path.join(e.dir, "core.log"), "rb").read().decode(errors="replace")
-    e.close()
+    if os.environ.get("FITGATE_CHECK_EXIT") == "1":
+        # Under ASan a leak or a sanitizer report makes the exit code non-zero.
+        assert codes.get("core") == 0, f"fitgate-core exit {codes.get('core')}: {logs[-3000:]}"
     assert "yookassa_secret" not in logs and e.yk.secret not in logs
     assert e.tg.provider_token not in logs and e.webhook_secret not in logs
     shutil.rmtree(e.dir, ignore_errors=True)
