@@ -408,6 +408,15 @@ static void test_idempotency(void **state)
     api_principal u2 = user(10);
     assert_int_equal(checkout(sh, &u2, "idem-1", body, &o2, NULL, NULL), 201);
     assert_true(o2 != o1);
+    /* kept at least 24 h: a sweep a day later still replays; after that the key is free */
+    shop_sweep(sh, shop_now_ms() + 23 * 3600 * 1000LL);
+    assert_int_equal(checkout(sh, &u, "idem-1", body, &o2, NULL, &rep), 201);
+    assert_int_equal(rep, 1);
+    assert_int_equal(o2, o1);
+    shop_sweep(sh, shop_now_ms() + 25 * 3600 * 1000LL);
+    assert_int_equal(checkout(sh, &u, "idem-1", body, &o2, NULL, &rep), 201);
+    assert_int_equal(rep, 0);
+    assert_true(o2 != o1);
     /* no key: 400 */
     assert_int_equal(checkout(sh, &u, "", body, NULL, NULL, NULL), 400);
     shop_free(sh);
