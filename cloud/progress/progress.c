@@ -682,7 +682,14 @@ static int apply_business_tx(progress *p, const evt *e)
     int64_t a[2] = {user, at};
     const char *t = e->type;
     if (!strcmp(t, EVT_TYPE_USER_REGISTERED)) {
-        const char *msg = event_str(e, "messenger");
+        /* identity writes "provider" (telegram, whatsapp, wechat) and the
+         * registration time; older producers "messenger" and the envelope. */
+        const char *msg = event_str(e, "provider");
+        if (!msg)
+            msg = event_str(e, "messenger");
+        const cJSON *rm = cJSON_GetObjectItemCaseSensitive(e->data, "registered_ms");
+        if (cJSON_IsNumber(rm) && rm->valuedouble > 0)
+            at = (int64_t)rm->valuedouble;
         sqlite3_stmt *st = NULL;
         if (ensure_user(p->db, user) < 0 ||
             sqlite3_prepare_v2(p->db,

@@ -167,7 +167,8 @@ static int setup(void **state)
     readings(f, 31, user8, 0);
     business(f, EVT_TOPIC_IDENTITY, EVT_TYPE_USER_REGISTERED, "user/7/registered", 7, "messenger",
              "telegram");
-    business(f, EVT_TOPIC_IDENTITY, EVT_TYPE_USER_REGISTERED, "user/8/registered", 8, "messenger",
+    /* identity's own field name is "provider"; "messenger" is read too */
+    business(f, EVT_TOPIC_IDENTITY, EVT_TYPE_USER_REGISTERED, "user/8/registered", 8, "provider",
              "whatsapp");
     business(f, EVT_TOPIC_IDENTITY, EVT_TYPE_2FA_ENABLED, "user/7/2fa/1", 7, NULL, NULL);
     business(f, EVT_TOPIC_IDENTITY, EVT_TYPE_DEVICE_PAIRED, "user/7/paired/hr-7", 7, "device",
