@@ -122,6 +122,7 @@ static const char SQL_USER[] = "INSERT INTO progress_user(user_id, watermark_ms)
                                " ON CONFLICT(user_id) DO UPDATE SET"
                                " watermark_ms=max(watermark_ms, excluded.watermark_ms)";
 static const char SQL_INBOX[] = "INSERT OR IGNORE INTO progress_inbox(id) VALUES(?1)";
+static const char SQL_HAS_STOPS[] = "SELECT EXISTS(SELECT 1 FROM progress_stop WHERE user_id=?1)";
 
 /* ---- completing a workout ---- */
 
@@ -348,8 +349,8 @@ static int dirty_add(dirty *d, int64_t v)
 
 /* Put one sample in its workout. *late_wid is set when it joined a workout
  * already completed (its metrics must be recomputed). */
-static int place_sample(progress *p, int64_t user, const char *gateway, const char *device,
-                        wo_sample *s, int64_t now_ms, int64_t *late_wid)
+static int place_sample(progress *p, int64_t user, int has_stops, const char *gateway,
+                        const char *device, wo_sample *s, int64_t now_ms, int64_t *late_wid)
 {
     *late_wid = 0;
     int64_t idle = p->cfg.idle_ms;
@@ -375,17 +376,19 @@ static int place_sample(progress *p, int64_t user, const char *gateway, const ch
     /* Explicit stops cut the timeline: a sample joins only workouts between
      * the stop before it and the stop at or after it. */
     int64_t stop_prev = INT64_MIN, stop_next = INT64_MAX;
-    if (!(st = hot(p, SQL_STOPS)))
-        return -1;
-    sqlite3_bind_int64(st, 1, user);
-    sqlite3_bind_int64(st, 2, s->ts_ms);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-            stop_prev = sqlite3_column_int64(st, 0);
-        if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-            stop_next = sqlite3_column_int64(st, 1);
+    if (has_stops) {
+        if (!(st = hot(p, SQL_STOPS)))
+            return -1;
+        sqlite3_bind_int64(st, 1, user);
+        sqlite3_bind_int64(st, 2, s->ts_ms);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+                stop_prev = sqlite3_column_int64(st, 0);
+            if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+                stop_next = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
     }
-    sqlite3_reset(st);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++)
         if (spans[i].start_ms > stop_prev && spans[i].start_ms <= stop_next) {
@@ -486,14 +489,17 @@ static int user_seen(progress *p, int64_t user, int64_t ts)
 typedef struct owners {
     char dev[DIRTY_MAX][FP_DEVICE_MAX + 1];
     int64_t user[DIRTY_MAX];
+    int has_stops[DIRTY_MAX]; /* the owner ever stopped a workout explicitly */
     size_t n;
 } owners;
 
-static int owner_of(progress *p, owners *o, const char *device, int64_t *user)
+/* Stops arrive as their own records, so within one batch the answer holds. */
+static int owner_of(progress *p, owners *o, const char *device, int64_t *user, int *has_stops)
 {
     for (size_t i = 0; i < o->n; i++)
         if (!strcmp(o->dev[i], device)) {
             *user = o->user[i];
+            *has_stops = o->has_stops[i];
             return 0;
         }
     store_status ss = store_device_owner(p->st, device, user);
@@ -501,9 +507,18 @@ static int owner_of(progress *p, owners *o, const char *device, int64_t *user)
         return -1;
     if (ss != STORE_OK)
         *user = 0;
+    int64_t any = 1;
+    sqlite3_stmt *st = *user > 0 ? hot(p, SQL_HAS_STOPS) : NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, *user);
+        if (hot_step(st, &any) != SQLITE_ROW)
+            return -1;
+    }
+    *has_stops = any != 0;
     if (o->n < DIRTY_MAX) {
         snprintf(o->dev[o->n], sizeof o->dev[0], "%s", device);
-        o->user[o->n++] = *user;
+        o->user[o->n] = *user;
+        o->has_stops[o->n++] = *has_stops;
     }
     return 0;
 }
@@ -539,7 +554,8 @@ static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, 
         if (!wo_sample_from_reading(r, &s))
             continue;
         int64_t user = 0;
-        if (owner_of(p, own, r->device, &user) < 0)
+        int has_stops = 1;
+        if (owner_of(p, own, r->device, &user, &has_stops) < 0)
             goto out;
         if (user <= 0) {
             metric_add(&m_unbound, 1);
@@ -561,7 +577,7 @@ static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, 
         /* Arrival is the ingest time, not the wall clock: a replay then
          * decides idle the same way (the wall clock only as a fallback). */
         int64_t arrival = ingest_ms > 0 ? ingest_ms : now_ms;
-        if (place_sample(p, user, b->gateway, r->device, &s, arrival, &late_wid) < 0)
+        if (place_sample(p, user, has_stops, b->gateway, r->device, &s, arrival, &late_wid) < 0)
             goto out;
         int added = dirty_add(&users, user);
         if (added < 0) { /* more users than we track: settle this one now */
