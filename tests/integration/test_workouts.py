@@ -131,6 +131,24 @@ def run(stack):
         time.sleep(0.3)
     assert stack.metrics()["fitgate_progress_completed_seen_total"] >= 1
 
+    # The notifier turns both events into messages for the user (queued by
+    # event id: a redelivery or a rebuild queues nothing twice).
+    deadline = time.time() + 20
+    queued = []
+    while time.time() < deadline:
+        try:
+            with stack.db() as c:
+                queued = [r[0] for r in c.execute(
+                    "SELECT event_id FROM notify_queue WHERE user_id=?", (user,))]
+        except sqlite3.OperationalError:
+            queued = []
+        if f"achievement/{user}/first_workout" in queued and any(
+                q.startswith("workout/") for q in queued):
+            break
+        time.sleep(0.3)
+    assert f"achievement/{user}/first_workout" in queued, queued
+    assert any(q.startswith("workout/") and q.endswith("/completed") for q in queued), queued
+
     call = session(stack)
     st, page = call("/api/v1/workouts?limit=1")
     assert st == 200 and len(page["items"]) == 1
