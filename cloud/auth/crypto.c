@@ -1,6 +1,8 @@
 /* crypto.c - mbedTLS + libsodium behind crypto.h. */
 #include "crypto.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/aes.h>
@@ -200,6 +202,43 @@ int crypto_aes128_cbc_encrypt(const uint8_t key[16], const uint8_t iv[16], const
 
 /* ---- ES256 ---- */
 
+/* Loading the P-256 group and, above all, the first multiplication by the
+ * generator (which builds a table of precomputed multiples of G inside the
+ * group) cost more than a signature itself. Each thread keeps one loaded
+ * group, so later signatures reuse the table; freed when the thread ends. */
+static pthread_key_t grp_key;
+static pthread_once_t grp_once = PTHREAD_ONCE_INIT;
+
+static void grp_free(void *p)
+{
+    mbedtls_ecp_group_free(p);
+    free(p);
+}
+
+static void grp_key_init(void)
+{
+    pthread_key_create(&grp_key, grp_free);
+}
+
+/* The calling thread's P-256 group, or NULL. */
+static mbedtls_ecp_group *p256(void)
+{
+    pthread_once(&grp_once, grp_key_init);
+    mbedtls_ecp_group *g = pthread_getspecific(grp_key);
+    if (g)
+        return g;
+    g = malloc(sizeof *g);
+    if (!g)
+        return NULL;
+    mbedtls_ecp_group_init(g);
+    if (mbedtls_ecp_group_load(g, MBEDTLS_ECP_DP_SECP256R1) != 0 ||
+        pthread_setspecific(grp_key, g) != 0) {
+        grp_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 static int rng(void *ctx, unsigned char *buf, size_t len)
 {
     (void)ctx;
@@ -250,18 +289,16 @@ int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, si
     uint8_t h[32];
     if (crypto_sha256(msg, len, h) < 0)
         return -1;
-    mbedtls_ecp_group grp;
+    mbedtls_ecp_group *grp = p256();
+    if (!grp)
+        return -1;
     mbedtls_mpi d, r, s;
-    mbedtls_ecp_group_init(&grp);
     mbedtls_mpi_init(&d);
     mbedtls_mpi_init(&r);
     mbedtls_mpi_init(&s);
-    int rc = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
+    int rc = mbedtls_mpi_read_binary(&d, priv, CRYPTO_ES256_PRIV);
     if (!rc)
-        rc = mbedtls_mpi_read_binary(&d, priv, CRYPTO_ES256_PRIV);
-    if (!rc)
-        rc =
-            mbedtls_ecdsa_sign_det_ext(&grp, &r, &s, &d, h, sizeof h, MBEDTLS_MD_SHA256, rng, NULL);
+        rc = mbedtls_ecdsa_sign_det_ext(grp, &r, &s, &d, h, sizeof h, MBEDTLS_MD_SHA256, rng, NULL);
     if (!rc)
         rc = mbedtls_mpi_write_binary(&r, sig, 32);
     if (!rc)
@@ -269,7 +306,6 @@ int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, si
     mbedtls_mpi_free(&s);
     mbedtls_mpi_free(&r);
     mbedtls_mpi_free(&d);
-    mbedtls_ecp_group_free(&grp);
     return rc == 0 ? 0 : -1;
 }
 
@@ -279,29 +315,27 @@ int crypto_es256_verify(const uint8_t pub[CRYPTO_ES256_PUB], const void *msg, si
     uint8_t h[32];
     if (crypto_sha256(msg, len, h) < 0)
         return 0;
-    mbedtls_ecp_group grp;
+    mbedtls_ecp_group *grp = p256();
+    if (!grp)
+        return 0;
     mbedtls_ecp_point q;
     mbedtls_mpi r, s;
-    mbedtls_ecp_group_init(&grp);
     mbedtls_ecp_point_init(&q);
     mbedtls_mpi_init(&r);
     mbedtls_mpi_init(&s);
-    int rc = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
+    int rc = mbedtls_ecp_point_read_binary(grp, &q, pub, CRYPTO_ES256_PUB);
     if (!rc)
-        rc = mbedtls_ecp_point_read_binary(&grp, &q, pub, CRYPTO_ES256_PUB);
-    if (!rc)
-        rc = mbedtls_ecp_check_pubkey(&grp, &q);
+        rc = mbedtls_ecp_check_pubkey(grp, &q);
     if (!rc)
         rc = mbedtls_mpi_read_binary(&r, sig, 32);
     if (!rc)
         rc = mbedtls_mpi_read_binary(&s, sig + 32, 32);
     /* mbedtls_ecdsa_verify rejects r or s outside [1, n-1]. */
     if (!rc)
-        rc = mbedtls_ecdsa_verify(&grp, h, sizeof h, &q, &r, &s);
+        rc = mbedtls_ecdsa_verify(grp, h, sizeof h, &q, &r, &s);
     mbedtls_mpi_free(&s);
     mbedtls_mpi_free(&r);
     mbedtls_ecp_point_free(&q);
-    mbedtls_ecp_group_free(&grp);
     return rc == 0;
 }
 

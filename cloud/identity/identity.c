@@ -22,6 +22,7 @@ void idn_free(idn *d)
         sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->ip_mu);
+    pthread_mutex_destroy(&d->auth_mu);
     pthread_rwlock_destroy(&d->keys_mu);
     char *strs[] = {d->s_db,        d->s_dir, d->s_iss,     d->s_bot,      d->s_wa_secret,
                     d->s_wa_verify, d->s_web, d->s_wx_base, d->s_wx_appid, d->s_wx_secret};
@@ -44,6 +45,7 @@ int idn_new(idn **out, const idn_config *cfg)
         return -1;
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->ip_mu, NULL);
+    pthread_mutex_init(&d->auth_mu, NULL);
     pthread_rwlock_init(&d->keys_mu, NULL);
     d->cfg = *cfg;
     d->cfg.db_path = d->s_db = dup_or(cfg->db_path, NULL);

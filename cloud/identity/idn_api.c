@@ -42,10 +42,29 @@ static cJSON *tokens_json(idn *d, api_req *rq, const idn_tokens *t)
     return o;
 }
 
+/* Sign the access token of a just-created session (outside the lock) and
+ * answer it. Takes t and uj. */
+static int reply_new_session(idn *d, api_req *rq, int64_t user_id, idn_tokens *t, int created,
+                             cJSON *uj)
+{
+    if (idn_access_token(d, user_id, t->session_id, idn_now_ms(), t) < 0) {
+        idn_tokens_free(t);
+        cJSON_Delete(uj);
+        return api_reply_error(rq, 500, "internal", "cannot sign in");
+    }
+    cJSON *o = tokens_json(d, rq, t);
+    cJSON_AddBoolToObject(o, "registered", created);
+    if (uj)
+        cJSON_AddItemToObject(o, "user", uj);
+    idn_tokens_free(t);
+    return api_reply_json(rq, 200, o);
+}
+
 int idn_reply_session(idn *d, api_req *rq, int64_t user_id, const char *method, int64_t mfa_ms,
                       int created)
 {
     idn_tokens t;
+    memset(&t, 0, sizeof t);
     idn_user u;
     pthread_mutex_lock(&d->mu);
     int rc = idn_begin(d);
@@ -59,15 +78,11 @@ int idn_reply_session(idn *d, api_req *rq, int64_t user_id, const char *method, 
     cJSON *uj = rc == 0 && idn_user_get(d, user_id, &u) == 0 ? idn_user_json(d, &u, 0) : NULL;
     pthread_mutex_unlock(&d->mu);
     if (rc < 0) {
+        idn_tokens_free(&t);
         cJSON_Delete(uj);
         return api_reply_error(rq, 500, "internal", "cannot create a session");
     }
-    cJSON *o = tokens_json(d, rq, &t);
-    cJSON_AddBoolToObject(o, "registered", created);
-    if (uj)
-        cJSON_AddItemToObject(o, "user", uj);
-    idn_tokens_free(&t);
-    return api_reply_json(rq, 200, o);
+    return reply_new_session(d, rq, user_id, &t, created, uj);
 }
 
 int idn_reply_signed_in(idn *d, api_req *rq, int64_t user_id, const char *method, int created)
@@ -157,8 +172,9 @@ static int reject_initdata(api_req *rq, tg_status st)
     }
 }
 
-/* Verify init data and burn it (one-time exchange). 0 ok, else replied. */
-int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth)
+/* Check init data (signature, freshness): 0 and *until_ms (how long to
+ * remember it), else answered. */
+static int check_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth, int64_t *until_ms)
 {
     int64_t now = idn_now_ms();
     tg_status st = tg_validate(data, strlen(data), d->cfg.bot_token, now / 1000,
@@ -168,27 +184,49 @@ int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth)
         return 1;
     }
     /* Remember it as long as it could still pass the age check. */
-    int64_t until = d->cfg.initdata_max_age_s > 0
-                        ? (auth->auth_date + d->cfg.initdata_max_age_s + TG_FUTURE_SKEW_S) * 1000
-                        : INT64_MAX / 2;
-    if (until < now + 60000)
-        until = now + 60000;
-    pthread_mutex_lock(&d->mu);
+    *until_ms = d->cfg.initdata_max_age_s > 0
+                    ? (auth->auth_date + d->cfg.initdata_max_age_s + TG_FUTURE_SKEW_S) * 1000
+                    : INT64_MAX / 2;
+    if (*until_ms < now + 60000)
+        *until_ms = now + 60000;
+    return 0;
+}
+
+/* Record used init data (mu held): 0 new, 1 already used (replay), -1. */
+static int record_initdata(idn *d, const uint8_t mac[32], int64_t until_ms)
+{
     sqlite3_stmt *q =
         idn_prep(d, "INSERT OR IGNORE INTO identity_initdata_used(mac, until_ms) VALUES(?, ?)");
     int rc = -1;
     if (q) {
-        sqlite3_bind_blob(q, 1, auth->hash, 32, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, until);
+        sqlite3_bind_blob(q, 1, mac, 32, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, until_ms);
         rc = sqlite3_step(q) == SQLITE_DONE ? (sqlite3_changes(d->db) == 1 ? 0 : 1) : -1;
         sqlite3_finalize(q);
     }
-    if (rc == 0 && (auth->hash[0] & 0x3f) == 0) /* now and then: forget expired ones */
-        idn_exec_i(d, "DELETE FROM identity_initdata_used WHERE until_ms < ?", 1, now, 0, 0, 0);
+    if (rc == 0 && (mac[0] & 0x3f) == 0) /* now and then: forget expired ones */
+        idn_exec_i(d, "DELETE FROM identity_initdata_used WHERE until_ms < ?", 1, idn_now_ms(), 0,
+                   0, 0);
+    return rc;
+}
+
+static int reply_replay(api_req *rq)
+{
+    idn_count("sign_in_failed");
+    return api_reply_error(rq, 409, "replay", "init data was already used: reopen the mini app");
+}
+
+/* Verify init data and burn it (one-time exchange). 0 ok, else replied. */
+int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth)
+{
+    int64_t until;
+    if (check_initdata(d, rq, data, auth, &until))
+        return 1;
+    pthread_mutex_lock(&d->mu);
+    int rc = record_initdata(d, auth->hash, until);
     pthread_mutex_unlock(&d->mu);
     if (rc == 1) {
-        idn_count("sign_in_failed");
-        api_reply_error(rq, 409, "replay", "init data was already used: reopen the mini app");
+        reply_replay(rq);
         return 1;
     }
     if (rc < 0) {
@@ -198,6 +236,9 @@ int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth)
     return 0;
 }
 
+/* Sign-in from Telegram init data. The hot path: the one-time record, the
+ * registration (or lookup) and the session are one transaction; the HMAC
+ * check before and the ES256 signature after run outside the lock. */
 static int h_session(void *ctx, api_req *rq)
 {
     idn *d = ctx;
@@ -205,7 +246,8 @@ static int h_session(void *ctx, api_req *rq)
     if (!data)
         return api_reply_error(rq, 400, "malformed", "expected {\"init_data\":\"...\"}");
     tg_auth auth;
-    if (idn_take_initdata(d, rq, data, &auth))
+    int64_t until;
+    if (check_initdata(d, rq, data, &auth, &until))
         return 0;
     char sub[24];
     snprintf(sub, sizeof sub, "%lld", (long long)auth.user.id);
@@ -214,28 +256,47 @@ static int h_session(void *ctx, api_req *rq)
     tg_initdata parsed;
     if (tg_parse(data, strlen(data), &parsed) == TG_OK) {
         const tg_field *uf = tg_get(&parsed, "user");
-        cJSON *uj = uf ? cJSON_ParseWithLength(uf->value, uf->value_len) : NULL;
-        const char *lc = idn_jstr(uj, "language_code");
+        cJSON *pj = uf ? cJSON_ParseWithLength(uf->value, uf->value_len) : NULL;
+        const char *lc = idn_jstr(pj, "language_code");
         if (lc)
             snprintf(lang, sizeof lang, "%.2s", lc);
-        cJSON_Delete(uj);
+        cJSON_Delete(pj);
         tg_initdata_free(&parsed);
     }
     int64_t uid = 0;
-    int created = 0;
+    int created = 0, methods = -1;
+    idn_tokens t;
+    memset(&t, 0, sizeof t);
+    cJSON *uj = NULL;
     pthread_mutex_lock(&d->mu);
     int rc = idn_begin(d);
     if (rc == 0)
+        rc = record_initdata(d, auth.hash, until);
+    if (rc == 0)
         rc = idn_register(d, "telegram", sub, auth.user.first_name, lang, idn_now_ms(), &uid,
                           &created);
+    if (rc == 0 && (methods = idn_mfa_methods(d, uid)) < 0)
+        rc = -1;
+    if (rc == 0 && methods == 0)
+        rc = idn_session_create(d, uid, "telegram", 0, api_peer_ip(rq),
+                                api_header(rq, "User-Agent"), &t);
     if (rc == 0)
         rc = idn_commit(d);
     else
         idn_rollback(d);
+    idn_user u;
+    if (rc == 0 && methods == 0 && idn_user_get(d, uid, &u) == 0)
+        uj = idn_user_json(d, &u, 0);
     pthread_mutex_unlock(&d->mu);
-    if (rc < 0)
-        return api_reply_error(rq, 500, "internal", "cannot register the user");
-    return idn_reply_signed_in(d, rq, uid, "telegram", created);
+    if (rc == 1)
+        return reply_replay(rq);
+    if (rc < 0) {
+        idn_tokens_free(&t);
+        return api_reply_error(rq, 500, "internal", "cannot sign in");
+    }
+    if (methods > 0) /* second factor next */
+        return idn_reply_signed_in(d, rq, uid, "telegram", created);
+    return reply_new_session(d, rq, uid, &t, created, uj);
 }
 
 /* The pending sign-in of an mfa_token: 0 and *user_id, else replied. */

@@ -48,6 +48,18 @@ typedef struct idn_ip_slot {
     int failures;
 } idn_ip_slot;
 
+/* Verified access tokens (the signature check costs ~1 ms): SHA-256 of the
+ * token -> who it names, until it expires. Session liveness is still
+ * checked on every request. */
+#define IDN_AUTH_SLOTS 1024
+typedef struct idn_auth_slot {
+    uint8_t h[32];
+    int64_t exp_s;
+    api_scope scope;
+    int64_t user_id, session_id;
+    char subject[64];
+} idn_auth_slot;
+
 struct idn {
     idn_config cfg; /* strings below are our copies */
     char *s_db, *s_dir, *s_iss, *s_bot, *s_wa_secret, *s_wa_verify, *s_web, *s_wx_base, *s_wx_appid,
@@ -63,6 +75,8 @@ struct idn {
     uint8_t pepper[32];
     pthread_mutex_t ip_mu;
     idn_ip_slot ips[IDN_IP_SLOTS];
+    pthread_mutex_t auth_mu;
+    idn_auth_slot auth[IDN_AUTH_SLOTS];
 };
 
 int64_t idn_now_ms(void);
@@ -130,13 +144,16 @@ typedef struct idn_tokens {
     int64_t access_exp_ms, refresh_exp_ms, session_id;
 } idn_tokens;
 void idn_tokens_free(idn_tokens *t);
-/* New session for user_id (mfa_ms: when a second factor was proven, or 0).
- * Caller holds d->mu inside a transaction. */
+/* New session for user_id (mfa_ms: when a second factor was proven, or 0):
+ * rows and the refresh token; out->access stays NULL - the caller signs it
+ * with idn_access_token() after leaving the lock. Caller holds d->mu inside
+ * a transaction. */
 int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_ms, const char *ip,
                        const char *ua, idn_tokens *out);
-/* Session is alive: fill auth_ms/mfa_ms. 0 alive, 1 revoked/expired, -1 error. */
+/* Session is alive: fill auth_ms/mfa_ms and the user's language (lang may
+ * be NULL). 0 alive, 1 revoked/expired, -1 error. Takes mu. */
 int idn_session_state(idn *d, int64_t session_id, int64_t user_id, int64_t *auth_ms,
-                      int64_t *mfa_ms);
+                      int64_t *mfa_ms, char lang[8]);
 /* Rotate a refresh token: 0 new pair, 1 unknown/expired/revoked, 2 reuse
  * (family revoked), -1 error. Takes mu. */
 int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, int64_t *user_out);

@@ -85,7 +85,8 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
     if (rc != SQLITE_DONE)
         return -1;
     int64_t sid = sqlite3_last_insert_rowid(d->db);
-    if (new_refresh(d, sid, now, out) < 0 || idn_access_token(d, user_id, sid, now, out) < 0) {
+    out->session_id = sid;
+    if (new_refresh(d, sid, now, out) < 0) {
         idn_tokens_free(out);
         return -1;
     }
@@ -94,11 +95,12 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
 }
 
 int idn_session_state(idn *d, int64_t session_id, int64_t user_id, int64_t *auth_ms,
-                      int64_t *mfa_ms)
+                      int64_t *mfa_ms, char lang[8])
 {
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *st = idn_prep(d, "SELECT created_ms, mfa_ms, revoked_ms, expires_ms FROM "
-                                   "identity_sessions WHERE id = ? AND user_id = ?");
+    sqlite3_stmt *st = idn_prep(d, "SELECT s.created_ms, s.mfa_ms, s.revoked_ms, s.expires_ms, "
+                                   "u.lang FROM identity_sessions s JOIN identity_users u ON "
+                                   "u.id = s.user_id WHERE s.id = ? AND s.user_id = ?");
     int rc = -1;
     if (st) {
         sqlite3_bind_int64(st, 1, session_id);
@@ -109,6 +111,8 @@ int idn_session_state(idn *d, int64_t session_id, int64_t user_id, int64_t *auth
             *mfa_ms = sqlite3_column_int64(st, 1);
             rc = sqlite3_column_int64(st, 2) == 0 && sqlite3_column_int64(st, 3) > idn_now_ms() ? 0
                                                                                                 : 1;
+            if (lang)
+                snprintf(lang, 8, "%s", (const char *)sqlite3_column_text(st, 4));
         } else if (s == SQLITE_DONE) {
             rc = 1;
         }
@@ -183,14 +187,15 @@ int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, in
                             0, 0);
         if (rc == 0)
             rc = new_refresh(d, sid, now, out);
-        if (rc == 0)
-            rc = idn_access_token(d, uid, sid, created, out);
     }
     if (rc == -1)
         idn_rollback(d);
     else if (idn_commit(d) < 0)
         rc = -1;
     pthread_mutex_unlock(&d->mu);
+    /* Signing is the slow part: outside the lock. */
+    if (rc == 0 && idn_access_token(d, uid, sid, created, out) < 0)
+        rc = -1;
     if (rc != 0)
         idn_tokens_free(out);
     *user_out = uid;
@@ -210,54 +215,78 @@ static int verify_aud(idn *d, const char *token, const char *aud, cJSON **claims
     return jwt_verify(token, strlen(token), &e, idn_key_lookup, d, claims);
 }
 
+static jwt_status verify_token(idn *d, const char *token, idn_auth_slot *v)
+{
+    cJSON *c = NULL;
+    v->scope = API_SCOPE_USER;
+    jwt_status st = verify_aud(d, token, IDN_AUD_PUBLIC, &c);
+    if (st == JWT_ERR_AUD) {
+        /* Not a public token: perhaps an internal or operator one. */
+        v->scope = API_SCOPE_INTERNAL;
+        st = verify_aud(d, token, IDN_AUD_INTERNAL, &c);
+        if (st == JWT_ERR_AUD) {
+            v->scope = API_SCOPE_ADMIN;
+            st = verify_aud(d, token, IDN_AUD_ADMIN, &c);
+        }
+    }
+    if (st != JWT_OK)
+        return st;
+    const cJSON *sub = cJSON_GetObjectItem(c, "sub"), *sid = cJSON_GetObjectItem(c, "sid");
+    v->exp_s = (int64_t)cJSON_GetObjectItem(c, "exp")->valuedouble;
+    if (v->scope == API_SCOPE_USER) {
+        char *end = NULL;
+        long long uid = strtoll(sub->valuestring, &end, 10);
+        if (!end || *end || uid <= 0 || !cJSON_IsNumber(sid) || sid->valuedouble <= 0)
+            st = JWT_ERR_CLAIMS;
+        v->user_id = uid;
+        v->session_id = cJSON_IsNumber(sid) ? (int64_t)sid->valuedouble : 0;
+    } else {
+        snprintf(v->subject, sizeof v->subject, "%s", sub->valuestring);
+    }
+    cJSON_Delete(c);
+    return st;
+}
+
 int idn_authenticate(void *ctx, const char *token, api_principal *out)
 {
     idn *d = ctx;
     memset(out, 0, sizeof *out);
-    if (!token || !*token)
+    if (!token || !*token || strlen(token) > JWT_MAX)
         return -1;
-    cJSON *c = NULL;
-    jwt_status st = verify_aud(d, token, IDN_AUD_PUBLIC, &c);
-    if (st == JWT_ERR_AUD) {
-        /* Not a public token: perhaps an internal or operator one. */
-        api_scope scope = API_SCOPE_INTERNAL;
-        st = verify_aud(d, token, IDN_AUD_INTERNAL, &c);
-        if (st == JWT_ERR_AUD) {
-            scope = API_SCOPE_ADMIN;
-            st = verify_aud(d, token, IDN_AUD_ADMIN, &c);
-        }
-        if (st != JWT_OK) {
+    uint8_t h[32];
+    crypto_sha256(token, strlen(token), h);
+    idn_auth_slot v;
+    memset(&v, 0, sizeof v);
+    int64_t now_s = idn_now_ms() / 1000;
+    size_t slot = ((size_t)h[0] << 8 | h[1]) % IDN_AUTH_SLOTS;
+    pthread_mutex_lock(&d->auth_mu);
+    int hit = crypto_equal(d->auth[slot].h, h, 32) && d->auth[slot].exp_s + 30 > now_s;
+    if (hit)
+        v = d->auth[slot];
+    pthread_mutex_unlock(&d->auth_mu);
+    if (!hit) {
+        if (verify_token(d, token, &v) != JWT_OK) {
             idn_count("bad_input");
             return -1;
         }
-        out->scope = scope;
-        snprintf(out->subject, sizeof out->subject, "%s",
-                 cJSON_GetObjectItem(c, "sub")->valuestring);
-        cJSON_Delete(c);
+        memcpy(v.h, h, 32);
+        pthread_mutex_lock(&d->auth_mu);
+        d->auth[slot] = v;
+        pthread_mutex_unlock(&d->auth_mu);
+    }
+    out->scope = v.scope;
+    if (v.scope != API_SCOPE_USER) {
+        snprintf(out->subject, sizeof out->subject, "%s", v.subject);
         return 0;
     }
-    if (st != JWT_OK) {
-        idn_count("bad_input");
-        return -1;
-    }
-    const cJSON *sub = cJSON_GetObjectItem(c, "sub"), *sid = cJSON_GetObjectItem(c, "sid");
-    char *end = NULL;
-    long long uid = strtoll(sub->valuestring, &end, 10);
-    int ok = end && !*end && uid > 0 && cJSON_IsNumber(sid) && sid->valuedouble > 0;
-    out->scope = API_SCOPE_USER;
-    out->user_id = uid;
-    out->session_id = ok ? (int64_t)sid->valuedouble : 0;
-    cJSON_Delete(c);
+    out->user_id = v.user_id;
+    out->session_id = v.session_id;
     /* The session must still be alive: sign-out and reuse detection take
      * effect at once, not when the access token expires. */
-    if (!ok || idn_session_state(d, out->session_id, out->user_id, &out->auth_ms, &out->mfa_ms))
-        return -1;
-    pthread_mutex_lock(&d->mu);
-    idn_user u;
-    if (idn_user_get(d, out->user_id, &u) == 0)
-        snprintf(out->lang, sizeof out->lang, "%s", u.lang);
-    pthread_mutex_unlock(&d->mu);
-    return 0;
+    return idn_session_state(d, out->session_id, out->user_id, &out->auth_ms, &out->mfa_ms,
+                             out->lang) == 0
+               ? 0
+               : -1;
 }
 
 int idn_step_up_ok(const api_principal *p, int64_t now_ms, int64_t max_age_ms)

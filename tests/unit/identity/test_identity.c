@@ -111,6 +111,8 @@ static void new_session(int64_t uid, idn_tokens *t)
     assert_int_equal(idn_begin(d), 0);
     assert_int_equal(idn_session_create(d, uid, "telegram", 0, "127.0.0.1", "ua", t), 0);
     assert_int_equal(idn_commit(d), 0);
+    assert_null(t->access);
+    assert_int_equal(idn_access_token(d, uid, t->session_id, idn_now_ms(), t), 0);
 }
 
 static void test_authenticate_and_refresh_family(void **s)

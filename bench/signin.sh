@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bench/signin.sh - sign-ins per second over HTTP: POST /api/v1/session with a
+# fresh, correctly signed Telegram init data per request (HMAC check, one-time
+# record, registration or lookup, session + refresh token in one SQLite
+# transaction, ES256 access token), next to GET /healthz of the same server as
+# the ceiling. fitgate-core runs with role=api in a temporary data dir; the
+# load generator is bench/signin.c (closed loop, one request in flight per
+# connection, reconnecting when the api answers "Connection: close").
+# Puts the table into docs/benchmarks.md as the "## Sign-in" section.
+#   BUILD_DIR (default build/), REQUESTS (4000), RUNS (3) are the knobs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+requests=${REQUESTS:-4000}
+runs=${RUNS:-3}
+for t in bench_signin fitgate-core; do
+  [ -x "$build/bin/$t" ] || cmake --build "$build" --target "$t" >/dev/null
+done
+work=$(mktemp -d /tmp/fitgate-bench-signin-XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$build/bin/fitgate-core" --role=api --dev=1 --data-dir="$work/core" --http-port="$port" \
+  --ready-file="$work/ready" --log-level=warn >"$work/core.log" 2>&1 &
+core=$!
+trap 'kill $core 2>/dev/null; wait $core 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.1; done
+[ -f "$work/ready" ] || { echo "fitgate-core did not start" >&2; cat "$work/core.log" >&2; exit 1; }
+lines=()
+for conns in 1 4 16; do
+  for _ in $(seq 1 "$runs"); do
+    lines+=("$("$build/bin/bench_signin" "$port" "$conns" $((requests * 5)) static /healthz)")
+    echo "${lines[-1]}"
+    # new users: every request registers a user
+    lines+=("$("$build/bin/bench_signin" "$port" "$conns" "$requests" signin | sed 's/"mode":"signin"/"mode":"signin_new"/')")
+    echo "${lines[-1]}"
+    # returning users: 100 users signing in again and again
+    lines+=("$("$build/bin/bench_signin" "$port" "$conns" "$requests" signin /healthz 100 | sed 's/"mode":"signin"/"mode":"signin_returning"/')")
+    echo "${lines[-1]}"
+  done
+done
+btype=$(grep -m1 '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2 || true)
+table=$(printf '%s\n' "${lines[@]}" | python3 -c "$(cat <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+names = {"static": "static GET /healthz (ceiling)", "signin_new": "sign-in, new user",
+         "signin_returning": "sign-in, returning user"}
+print("| connections | request | requests/s (median) | p50 ms | p99 ms | errors | runs (requests/s) |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
+for c in sorted({r["connections"] for r in rows}):
+    for mode in ("static", "signin_new", "signin_returning"):
+        rs = [r for r in rows if r["connections"] == c and r["mode"] == mode]
+        if not rs:
+            continue
+        med = lambda k: statistics.median(r[k] for r in rs)
+        print("| %d | %s | %s | %.2f | %.2f | %d | %s |" % (
+            c, names[mode], format(med("rps"), ",.0f"), med("p50_ms"), med("p99_ms"),
+            sum(r["errors"] for r in rs), ", ".join(format(r["rps"], ",.0f") for r in rs)))
+PY
+)")
+echo "$table"
+section=$(cat <<EOT
+## Sign-in
+
+Produced by bench/signin.sh (bench/signin.c): $(nproc) cores shared with the other work on this
+machine, $(uname -sr), ${btype:-default} build, gcc $(gcc -dumpversion), mbedTLS 2.28, SQLite WAL
+with synchronous=NORMAL; $(date -u '+%Y-%m-%d %H:%M UTC'). fitgate-core role=api; every sign-in
+request carries fresh init data signed with the bot token (exchanged once), median of $runs runs;
+the load generator runs on the same machine.
+
+$table
+
+Reading the numbers: the target was 10,000 sign-ins/s with p99 under 10 ms; it is not met here.
+The static endpoint (same server, same "Connection: close" per response) bounds what HTTP costs.
+A sign-in adds an ES256 signature (mbedTLS 2.28: about 0.4 ms of CPU per signature even with the
+P-256 generator table kept per thread, the biggest single cost in a profile: ~45 % mbedTLS, ~20 %
+malloc/free mostly from its bignums, ~15 % SQLite), one SQLite write transaction (the one-time
+init data record, the user, the session, the refresh token, the audit row and, for a new user,
+the UserRegistered outbox row) under the module's lock, and the HMAC check. On two cores the
+signature alone caps sign-ins near 4,500/s; the SQLite transaction is serialised. What would
+move it: a faster P-256 (mbedTLS 3.6 with p256-m), more cores (signing is outside the lock and
+scales), or precomputed ECDSA nonces.
+EOT
+)
+SECTION="$section" python3 - docs/benchmarks.md <<'PY'
+import os, re, sys
+path = sys.argv[1]
+text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+section = os.environ["SECTION"].rstrip("\n") + "\n"
+m = re.search(r"^## Sign-in\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+if m:
+    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+open(path, "w").write(text)
+PY
