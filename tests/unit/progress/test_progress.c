@@ -555,6 +555,107 @@ static void test_streak_in_user_time_zone(void **state)
     progress_close(p);
 }
 
+/* ---- the same on a real Kafka broker (FITGATE_KAFKA_BROKERS) ---- */
+
+static const char *const kafka_topics[] = {EVT_TOPIC_READINGS, EVT_TOPIC_IDENTITY, EVT_TOPIC_ORDERS,
+                                           EVT_TOPIC_WORKOUTS};
+
+static void kafka_name(char *buf, size_t cap, const char *run, const char *topic)
+{
+    snprintf(buf, cap, "fit.progresstest.%s.%s", run, topic);
+}
+
+/* Consume `want` records of topic in group; apply each (as its original
+ * topic); commit only the first `commit` of them. Returns the count. */
+static size_t kafka_drain(bus *b, progress *p, const char *group, const char *ktopic,
+                          const char *topic, size_t want, size_t commit, int64_t now)
+{
+    bus_consumer *c;
+    assert_int_equal(bus_consumer_open(b, group, ktopic, 0, &c), BUS_OK);
+    size_t got = 0;
+    int64_t until = wall_ms() + 60000;
+    while (got < want && wall_ms() < until) {
+        bus_record in;
+        if (bus_consume(c, &in, 500) != BUS_OK)
+            continue;
+        bus_record r = in;
+        r.topic = topic;
+        assert_int_equal(progress_apply(p, &r, now), 0);
+        if (got < commit)
+            assert_int_equal(bus_consumer_commit(c, &in), BUS_OK);
+        got++;
+    }
+    bus_consumer_close(c);
+    return got;
+}
+
+static void test_kafka_redelivery_and_replay(void **state)
+{
+    fixture *f = *state;
+    const char *brokers = getenv("FITGATE_KAFKA_BROKERS");
+    if (!brokers || !brokers[0]) {
+        const char *req = getenv("FITGATE_REQUIRE_KAFKA");
+        if (req && !strcmp(req, "1"))
+            fail_msg("FITGATE_REQUIRE_KAFKA=1 but FITGATE_KAFKA_BROKERS is not set");
+        printf("test_kafka_redelivery_and_replay: no broker (set FITGATE_KAFKA_BROKERS)\n");
+        return;
+    }
+    bus *kb;
+    assert_int_equal(bus_open_kafka(&kb, brokers, NULL), BUS_OK);
+    char run[48], kt[160], group[200];
+    snprintf(run, sizeof run, "%ld.%lld", (long)getpid(), (long long)wall_ms());
+    size_t want[4] = {0};
+    int sent = 0;
+    bus_status done[256];
+    for (size_t i = 0; i < f->n; i++)
+        for (size_t t = 0; t < 4; t++)
+            if (!strcmp(f->r[i].topic, kafka_topics[t])) {
+                kafka_name(kt, sizeof kt, run, kafka_topics[t]);
+                bus_msg m = {kt, "k", f->r[i].value, f->r[i].len};
+                done[sent] = BUS_ERR_IO;
+                assert_int_equal(bus_publish(kb, &m, 1, published, &done[sent]), BUS_OK);
+                sent++;
+                want[t]++;
+            }
+    int64_t until = wall_ms() + 30000;
+    while (bus_pending(kb) && wall_ms() < until)
+        bus_poll(kb, 50);
+    for (int i = 0; i < sent; i++)
+        assert_int_equal(done[i], BUS_OK);
+
+    progress *p;
+    assert_int_equal(progress_open(&p, f->db, &cfg), 0);
+    /* live: half committed, then the group resumes and Kafka redelivers the rest */
+    for (size_t t = 0; t < 4; t++) {
+        kafka_name(kt, sizeof kt, run, kafka_topics[t]);
+        snprintf(group, sizeof group, "%s.live", kt);
+        assert_int_equal(
+            kafka_drain(kb, p, group, kt, kafka_topics[t], want[t], want[t] / 2, f->now), want[t]);
+        size_t again = want[t] - want[t] / 2;
+        assert_int_equal(kafka_drain(kb, p, group, kt, kafka_topics[t], again, again, f->now),
+                         again);
+    }
+    progress_tick(p, f->now + 3600000);
+    check_state(f);
+    char *a = export_of(p);
+    /* replay from zero into empty tables, readings last this time */
+    assert_int_equal(progress_reset(p), 0);
+    for (size_t k = 0; k < 4; k++) {
+        size_t t = 3 - k;
+        kafka_name(kt, sizeof kt, run, kafka_topics[t]);
+        snprintf(group, sizeof group, "%s.replay", kt);
+        assert_int_equal(kafka_drain(kb, p, group, kt, kafka_topics[t], want[t], want[t], f->now),
+                         want[t]);
+    }
+    progress_tick(p, f->now + 3600000);
+    char *b = export_of(p);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    progress_close(p);
+    bus_close(kb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +666,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_analytics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reading_and_bridge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streak_in_user_time_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_redelivery_and_replay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
