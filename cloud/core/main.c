@@ -61,6 +61,7 @@ typedef struct core_config {
     char sms_api_base[256], sms_token_file[1024], sms_sender[32];
     char smtp_url[256], smtp_from[256];
     int64_t gym_idle_timeout_s, devices_cmd_timeout_ms;
+    char devices_mqtt_certfile[1024], devices_mqtt_keyfile[1024];
     char shop_config[1024], legacy_db[1024]; /* shop settings file; legacy shop store */
     /* identity: WhatsApp webhook + sign-in, WeChat code2session */
     char wa_app_secret_file[1024], wa_verify_token[128], web_base_url[256];
@@ -127,6 +128,8 @@ static const char *usage =
     "  log_level=debug|info|warn|error\n"
     "  gym_idle_timeout_s=N           gym machine session idle timeout (300)\n"
     "  devices_cmd_timeout_ms=N       wait for a gateway command result (5000)\n"
+    "  devices_mqtt_certfile, devices_mqtt_keyfile   the devices module's client\n"
+    "                                 certificate (CN fitgate-core-devices)\n"
     "  shop_config=FILE               shop settings (docs/shop.md): catalogue, payment providers\n"
     "  legacy_db=PATH                 legacy shop store, opened read-only\n"
     "  wa_app_secret_file=FILE, wa_verify_token=T   WhatsApp webhook (signature, handshake)\n"
@@ -218,6 +221,10 @@ static int core_setting(void *ctx, const char *k, const char *v)
         return cfg_parse_int(v, 1, 86400, &c->workout_max_skew_s);
     if (!strcmp(k, "log_level"))
         return log_level_parse(v, &c->level);
+    if (!strcmp(k, "devices_mqtt_certfile"))
+        return copy(c->devices_mqtt_certfile, sizeof c->devices_mqtt_certfile, v);
+    if (!strcmp(k, "devices_mqtt_keyfile"))
+        return copy(c->devices_mqtt_keyfile, sizeof c->devices_mqtt_keyfile, v);
     if (!strcmp(k, "gym_idle_timeout_s"))
         return cfg_parse_int(v, 5, 7200, &c->gym_idle_timeout_s);
     if (!strcmp(k, "devices_cmd_timeout_ms"))
@@ -356,6 +363,12 @@ static int open_identity(core *k, const char *db)
     return 0;
 }
 
+/* The shop asks identity which legacy shop account a user linked. */
+static int core_legacy_link(void *ctx, int64_t user_id, int64_t *legacy_id)
+{
+    return idn_legacy_account(ctx, user_id, legacy_id) == 0 ? 0 : 1;
+}
+
 static int on_bus_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)usec;
@@ -461,6 +474,10 @@ static int core_start(core *k)
                 api_add_routes(k->ap, enrol_routes, enrol_nroutes, k->enrol) < 0)
                 return -1;
         }
+        /* The devices module needs its own broker identity (CN
+         * fitgate-core-devices): with use_username_as_clientid a second
+         * connection on the ingest's certificate would take over its session. */
+        bool devices_on = !c->mqtt_cafile[0] || c->devices_mqtt_certfile[0];
         fitdevices_config dc = {
             .db_path = db,
             .mqtt = {.host = c->mqtt_host,
@@ -469,13 +486,15 @@ static int core_start(core *k)
                      .clean_start = true,
                      .keepalive_s = 30,
                      .cafile = c->mqtt_cafile[0] ? c->mqtt_cafile : NULL,
-                     .certfile = c->mqtt_certfile[0] ? c->mqtt_certfile : NULL,
-                     .keyfile = c->mqtt_keyfile[0] ? c->mqtt_keyfile : NULL},
+                     .certfile = c->devices_mqtt_certfile[0] ? c->devices_mqtt_certfile : NULL,
+                     .keyfile = c->devices_mqtt_keyfile[0] ? c->devices_mqtt_keyfile : NULL},
             .cmd_timeout_ms = (uint32_t)c->devices_cmd_timeout_ms,
             .gym_idle_timeout_s = (uint32_t)c->gym_idle_timeout_s,
         };
-        if (fitdevices_new(&k->devices, k->ev, k->ap, &dc) < 0 ||
-            api_add_routes(k->ap, fitdevices_routes, fitdevices_nroutes, k->devices) < 0)
+        if (!devices_on)
+            log_warn("devices_off", "device pairing is off: set devices_mqtt_certfile");
+        else if (fitdevices_new(&k->devices, k->ev, k->ap, &dc) < 0 ||
+                 api_add_routes(k->ap, fitdevices_routes, fitdevices_nroutes, k->devices) < 0)
             return -1;
         if (progress_api_new(&k->pa, db) < 0 ||
             api_add_routes(k->ap, progress_routes, progress_nroutes, k->pa) < 0)
@@ -490,6 +509,8 @@ static int core_start(core *k)
         explicit_bzero(&ss, sizeof ss);
         if (shop_rc < 0 || api_add_routes(k->ap, shop_routes, shop_nroutes, k->shop) < 0)
             return -1;
+        if (k->idn) /* legacy orders of the account the user linked (identity owns it) */
+            shop_set_legacy_link(k->shop, core_legacy_link, k->idn);
         if (api_serve(k->ap) < 0 ||
             bus_consumer_open(k->b, "api-live", EVT_TOPIC_READINGS, 1, &k->live) != BUS_OK ||
             sd_event_add_time_relative(k->ev, &k->live_timer, CLOCK_MONOTONIC, 20000, 1000,

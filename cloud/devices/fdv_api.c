@@ -171,7 +171,12 @@ static int h_bind(void *ctx, api_req *rq)
     if (found == 1 && sess[0])
         return api_reply_error(rq, 409, "in_session", "this machine is in a gym session");
     cJSON *res = fdv_command(d, gw, "bind", device_args(dev));
-    if (res && gateway_error(rq, res) < 0) {
+    /* No answer: the gateway is offline and will not get the command later
+     * (its session is clean), so nothing is stored and the user retries. */
+    if (!res)
+        return api_reply_error(rq, 504, "gateway_timeout",
+                               "the gateway did not answer; it may be offline");
+    if (gateway_error(rq, res) < 0) {
         cJSON_Delete(res);
         return 0;
     }
@@ -184,9 +189,8 @@ static int h_bind(void *ctx, api_req *rq)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "device", dev);
     cJSON_AddStringToObject(o, "gateway", gw);
-    /* Without an answer the gateway gets the queued command when it returns. */
-    cJSON_AddStringToObject(o, "gateway_status", res ? "bound" : "pending");
-    return api_reply_json(rq, res ? 200 : 202, o);
+    cJSON_AddStringToObject(o, "gateway_status", "bound");
+    return api_reply_json(rq, 200, o);
 }
 
 static int h_unbind(void *ctx, api_req *rq)

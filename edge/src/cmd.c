@@ -316,7 +316,7 @@ static void execute(cmd_ctx *c, const cmd *k)
     reply(c, k, "unknown_op", "unknown op", NULL);
 }
 
-static void on_message(void *ctx, const struct mosquitto_message *msg)
+void cmd_on_message(void *ctx, const struct mosquitto_message *msg)
 {
     cmd_ctx *c = ctx;
     if (strcmp(msg->topic, c->t_cmd) != 0)
@@ -333,21 +333,12 @@ static void on_message(void *ctx, const struct mosquitto_message *msg)
     execute(c, &k);
 }
 
-static void on_connect(void *ctx, int rc, int flags)
+void cmd_on_connect(void *ctx)
 {
-    (void)flags;
     cmd_ctx *c = ctx;
-    if (rc != 0)
-        return;
     mosquitto_subscribe_v5(mqloop_mosq(c->mq), NULL, c->t_cmd, 1, 0, NULL);
     log_info("commands_subscribed", "listening for cloud commands", "topic", c->t_cmd);
     publish_snapshot(c);
-}
-
-static void on_disconnect(void *ctx, int rc)
-{
-    (void)ctx;
-    (void)rc;
 }
 
 /* ---- the bluez policy ---- */
@@ -410,14 +401,7 @@ int cmd_new(cmd_ctx **out, sd_event *ev, const cmd_config *cfg)
     c->ev = sd_event_ref(ev);
     snprintf(c->gw, sizeof c->gw, "%s", cfg->gateway_id);
     c->snapshot_interval_s = cfg->snapshot_interval_s;
-    char client_id[FP_GATEWAY_MAX + 8];
-    snprintf(client_id, sizeof client_id, "%s-cmd", c->gw);
-    mqloop_config mc = cfg->mqtt;
-    mc.client_id = client_id;
-    mc.clean_start = false;
-    if (!mc.session_expiry_s)
-        mc.session_expiry_s = 3600;
-    mqloop_callbacks cb = {on_connect, on_disconnect, on_message, NULL};
+    c->mq = cfg->mq;
     /* Topic buffers hold any valid gateway id (64 chars). */
     snprintf(c->t_cmd, sizeof c->t_cmd, "fit/v1/gw/%s/cmd", c->gw);
     snprintf(c->t_result, sizeof c->t_result, "fit/v1/gw/%s/cmd/result", c->gw);
@@ -425,12 +409,10 @@ int cmd_new(cmd_ctx **out, sd_event *ev, const cmd_config *cfg)
     snprintf(c->t_event, sizeof c->t_event, "fit/v1/gw/%s/event", c->gw);
     if (!fp_gateway_id_valid(c->gw, strlen(c->gw)) ||
         cmdb_open(&c->bind, cfg->bindings_path, mono_ms()) < 0 ||
-        mqloop_new(&c->mq, ev, &mc, &cb, c) < 0 ||
         sd_event_add_time_relative(ev, &c->tick, CLOCK_MONOTONIC, 1000000, 50000, on_tick, c) < 0) {
         cmd_free(c);
         return -EINVAL;
     }
-    mqloop_start(c->mq);
     *out = c;
     return 0;
 }
@@ -439,10 +421,7 @@ void cmd_free(cmd_ctx *c)
 {
     if (!c)
         return;
-    if (c->mq)
-        mqloop_disconnect(c->mq);
     c->tick = sd_event_source_disable_unref(c->tick);
-    mqloop_free(c->mq);
     cmdb_close(c->bind);
     sd_event_unref(c->ev);
     free(c);

@@ -368,12 +368,14 @@ static int edge_start(edge *e)
     if (c->commands) {
         cmd_config cc = {
             .gateway_id = c->gateway_id,
-            .mqtt = uc.mqtt,
+            .mq = uplink_mqloop(e->up),
             .bindings_path = c->bindings_path,
             .snapshot_interval_s = (uint32_t)c->snapshot_interval_s,
         };
         if (cmd_new(&e->cmd, e->ev, &cc) < 0)
             return -1;
+        uplink_hook hook = {cmd_on_connect, cmd_on_message, e->cmd};
+        uplink_set_hook(e->up, &hook);
     }
     if (c->bluez) {
         bluez_config bc = {

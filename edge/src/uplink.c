@@ -28,6 +28,7 @@ struct uplink {
     void *dirty_ctx;
     fp_batch_writer w;
     uint64_t batch_last;
+    uplink_hook hook;
 };
 
 static metric m_batches, m_sent, m_acked, m_resends, m_pub_failed, m_bad_acks;
@@ -203,6 +204,8 @@ static void on_connect(void *ctx, int rc, int flags)
     u->acked = spool_floor(u->sp) - 1;
     u->sent = u->acked;
     send_more(u);
+    if (u->hook.on_connect)
+        u->hook.on_connect(u->hook.ctx);
 }
 
 static void on_disconnect(void *ctx, int rc)
@@ -217,6 +220,18 @@ static void on_message(void *ctx, const struct mosquitto_message *msg)
     uplink *u = ctx;
     if (strcmp(msg->topic, u->topic_ack) == 0)
         handle_ack(u, msg);
+    else if (u->hook.on_message)
+        u->hook.on_message(u->hook.ctx, msg);
+}
+
+void uplink_set_hook(uplink *u, const uplink_hook *h)
+{
+    u->hook = *h;
+}
+
+mqloop *uplink_mqloop(uplink *u)
+{
+    return u->mq;
 }
 
 static void on_publish(void *ctx, int mid, int reason)

@@ -36,6 +36,17 @@ int uplink_new(uplink **out, sd_event *ev, spool *sp, const uplink_config *cfg);
 void uplink_free(uplink *u);
 /* New readings are committed: send what the window allows. */
 void uplink_kick(uplink *u);
+/* Another module on the same cloud connection (cmd.h): the cloud broker gives
+ * a gateway identity one connection (use_username_as_clientid), so commands
+ * ride on the uplink's. on_connect runs after every (re)connect, on_message
+ * gets every message that is not an ack. */
+typedef struct uplink_hook {
+    void (*on_connect)(void *ctx);
+    void (*on_message)(void *ctx, const struct mosquitto_message *msg);
+    void *ctx;
+} uplink_hook;
+void uplink_set_hook(uplink *u, const uplink_hook *h);
+mqloop *uplink_mqloop(uplink *u);
 /* Publish "offline" and disconnect cleanly (at shutdown). */
 void uplink_shutdown(uplink *u);
 
