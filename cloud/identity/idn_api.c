@@ -299,6 +299,84 @@ static int h_session(void *ctx, api_req *rq)
     return reply_new_session(d, rq, uid, &t, created, uj);
 }
 
+/* Telegram Login Widget (the web, outside the mini app): the widget's
+ * callback object {id, first_name, last_name?, username?, photo_url?,
+ * auth_date, hash}, checked with secret = SHA-256(bot token), fresh, once. */
+static int h_session_widget(void *ctx, api_req *rq)
+{
+    idn *d = ctx;
+    const cJSON *b = api_body_json(rq);
+    if (!b || cJSON_GetArraySize(b) > 16)
+        return api_reply_error(rq, 400, "malformed", "expected the Login Widget's fields");
+    /* Back to the form-encoded shape the checker knows. */
+    char form[TG_INITDATA_MAX + 1];
+    size_t n = 0;
+    int bad = 0;
+    for (const cJSON *f = b->child; f && !bad; f = f->next) {
+        char num[32];
+        const char *v = NULL;
+        if (cJSON_IsString(f))
+            v = f->valuestring;
+        else if (cJSON_IsNumber(f) && f->valuedouble >= 0 && f->valuedouble < 1e15 &&
+                 f->valuedouble == (double)(int64_t)f->valuedouble) {
+            snprintf(num, sizeof num, "%lld", (long long)f->valuedouble);
+            v = num;
+        }
+        char *ek = v ? tg_urlencode(f->string, strlen(f->string)) : NULL;
+        char *ev = v ? tg_urlencode(v, strlen(v)) : NULL;
+        int w =
+            ek && ev ? snprintf(form + n, sizeof form - n, "%s%s=%s", n ? "&" : "", ek, ev) : -1;
+        bad = w < 0 || (size_t)w >= sizeof form - n;
+        if (!bad)
+            n += (size_t)w;
+        free(ek);
+        free(ev);
+    }
+    tg_initdata td;
+    tg_status st = bad ? TG_ERR_SYNTAX : tg_parse(form, n, &td);
+    if (st != TG_OK)
+        return reject_initdata(rq, st);
+    int64_t auth_date = 0, now = idn_now_ms();
+    const tg_field *id = tg_get(&td, "id"), *fn = tg_get(&td, "first_name"),
+                   *hash = tg_get(&td, "hash");
+    uint8_t mac[32];
+    st = tg_verify_login_widget(&td, d->cfg.bot_token);
+    if (st == TG_OK)
+        st = tg_check_auth_date(&td, now / 1000, d->cfg.initdata_max_age_s, &auth_date);
+    char *end = NULL;
+    long long tg_id = id ? strtoll(id->value, &end, 10) : 0;
+    if (st == TG_OK && (!id || !end || *end || tg_id <= 0 || !fn || !hash ||
+                        crypto_hex_decode(hash->value, hash->value_len, mac, 32) < 0))
+        st = TG_ERR_USER;
+    char sub[24], name[TG_NAME_MAX + 1];
+    snprintf(sub, sizeof sub, "%lld", tg_id);
+    snprintf(name, sizeof name, "%s", fn ? fn->value : "");
+    tg_initdata_free(&td);
+    if (st != TG_OK)
+        return reject_initdata(rq, st);
+    int64_t until = d->cfg.initdata_max_age_s > 0
+                        ? (auth_date + d->cfg.initdata_max_age_s + TG_FUTURE_SKEW_S) * 1000
+                        : INT64_MAX / 2;
+    int64_t uid = 0;
+    int created = 0;
+    pthread_mutex_lock(&d->mu);
+    int rc = idn_begin(d);
+    if (rc == 0)
+        rc = record_initdata(d, mac, until < now + 60000 ? now + 60000 : until);
+    if (rc == 0)
+        rc = idn_register(d, "telegram", sub, name, "", now, &uid, &created);
+    if (rc == 0)
+        rc = idn_commit(d);
+    else
+        idn_rollback(d);
+    pthread_mutex_unlock(&d->mu);
+    if (rc == 1)
+        return reply_replay(rq);
+    if (rc < 0)
+        return api_reply_error(rq, 500, "internal", "cannot sign in");
+    return idn_reply_signed_in(d, rq, uid, "telegram_widget", created);
+}
+
 /* The pending sign-in of an mfa_token: 0 and *user_id, else replied. */
 static int pending_user(idn *d, api_req *rq, const char *tok, int consume, int64_t *user_id,
                         char method[16], int *created)
@@ -647,6 +725,7 @@ static int h_internal_contact(void *ctx, api_req *rq)
 
 const api_route idn_routes_session[] = {
     {"POST", "/api/v1/session", API_PUBLIC, "session", h_session},
+    {"POST", "/api/v1/session/telegram-login", API_PUBLIC, "session_widget", h_session_widget},
     {"POST", "/api/v1/session/mfa", API_PUBLIC, "session_mfa", h_session_mfa},
     {"POST", "/api/v1/session/mfa/send", API_PUBLIC, "session_mfa_send", h_session_mfa_send},
     {"POST", "/api/v1/session/refresh", API_PUBLIC, "session_refresh", h_refresh},

@@ -526,3 +526,30 @@ def test_initdata_cli():
         assert out["valid"] == t["valid"] and r.returncode == (0 if t["valid"] else 1), (t["name"], out)
         if t["valid"] and "user_id" in t:
             assert out["user_id"] == t["user_id"]
+
+
+def widget_fields(user_id, name, token=DEV_BOT_TOKEN, auth_date=None):
+    f = {"id": user_id, "first_name": name, "username": f"w{user_id}",
+         "auth_date": int(auth_date or time.time())}
+    dcs = "\n".join(f"{k}={f[k]}" for k in sorted(f))
+    f["hash"] = hmac.new(hashlib.sha256(token.encode()).digest(), dcs.encode(), hashlib.sha256).hexdigest()
+    return f
+
+
+def test_telegram_login_widget(env):
+    api = env.api
+    f = widget_fields(880000001, "Web")
+    st, s, _ = api.call("POST", "/api/v1/session/telegram-login", f)
+    assert st == 200 and s["token"] and s["user"]["tg_id"] == 880000001, s
+    assert api.call("POST", "/api/v1/session/telegram-login", f)[0] == 409  # once
+    g = widget_fields(880000002, "Web")
+    g["first_name"] = "Mallory"
+    assert api.call("POST", "/api/v1/session/telegram-login", g)[1]["error"] == "bad_signature"
+    old = widget_fields(880000003, "Web", auth_date=time.time() - 3 * 86400)
+    assert api.call("POST", "/api/v1/session/telegram-login", old)[1]["error"] == "expired"
+    # the mini app's HMAC (key "WebAppData") is not the widget's (SHA-256 of the token)
+    h = widget_fields(880000004, "Web")
+    dcs = "\n".join(f"{k}={h[k]}" for k in sorted(h) if k != "hash")
+    secret = hmac.new(b"WebAppData", DEV_BOT_TOKEN.encode(), hashlib.sha256).digest()
+    h["hash"] = hmac.new(secret, dcs.encode(), hashlib.sha256).hexdigest()
+    assert api.call("POST", "/api/v1/session/telegram-login", h)[0] == 401
