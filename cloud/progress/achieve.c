@@ -156,6 +156,7 @@ static int unlock(sqlite3 *db, int64_t user, const cJSON *a, int64_t at_ms)
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "user_id", (double)user);
     cJSON_AddStringToObject(d, "code", code);
+    cJSON_AddStringToObject(d, "achievement", code); /* the name docs/events.md uses */
     cJSON_AddItemToObject(d, "title",
                           cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "title"), 1));
     cJSON_AddItemToObject(d, "text",

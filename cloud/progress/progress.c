@@ -276,8 +276,12 @@ static int complete(progress *p, int64_t wid)
         cJSON_AddNumberToObject(j, "workout_id", (double)wid);
         cJSON_AddNumberToObject(j, "user_id", (double)user);
         cJSON_AddStringToObject(j, "gateway", gateway);
-        if (m.hr_samples) /* flat for the notifier's summary text */
+        /* Flat fields as docs/events.md lists them (the notifier's summary). */
+        if (m.hr_samples) {
             cJSON_AddNumberToObject(j, "avg_hr", m.avg_hr);
+            cJSON_AddNumberToObject(j, "max_hr", m.max_hr);
+        }
+        cJSON_AddNumberToObject(j, "energy_kj", m.energy_j / 1000.0);
         if (outbox_add(p->db, EVT_TOPIC_WORKOUTS, key, id, EVT_TYPE_WORKOUT_COMPLETED,
                        PROGRESS_SOURCE, subject, j) < 0)
             goto out;
