@@ -9,9 +9,9 @@ order timing out while the customer pays (the late authorisation is
 released), idempotency keys over HTTP (replay, 422, 409), no oversell under
 concurrent checkouts, Telegram Payments (pre-checkout answer, paid only on
 successful_payment, secret token, update dedupe), legacy orders read-only
-after linking (through the shop's dev link hook: identity's link endpoint is
-not wired into the core yet), the admin route refusing user tokens, the
-operator CLI, and kill -9 of the core in the middle of a checkout.
+after linking (identity's POST /api/v1/me/legacy with a TOTP step-up), the
+admin route refusing user tokens, the operator CLI, and kill -9 of the core in
+the middle of a checkout.
 """
 import hashlib
 import http.cookiejar
