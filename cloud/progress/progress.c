@@ -141,9 +141,12 @@ static cJSON *metrics_json(const wo_metrics *m)
         cJSON_AddNumberToObject(hr, "max", m->max_hr);
         cJSON_AddNumberToObject(hr, "max_hr_used", m->hr_max_used);
         cJSON_AddStringToObject(hr, "max_hr_source", wo_source_name(m->hr_max_source));
+        /* zones_s[0] is zone 1 (as the mini app indexes them); time under
+         * 50 % of max HR is apart */
         cJSON *z = cJSON_AddArrayToObject(hr, "zones_s");
-        for (int i = 0; i < 6; i++)
+        for (int i = 1; i <= 5; i++)
             cJSON_AddItemToArray(z, cJSON_CreateNumber(m->zone_s[i]));
+        cJSON_AddNumberToObject(hr, "below_zone1_s", m->zone_s[0]);
         cJSON_AddNumberToObject(j, "trimp", m->trimp);
     }
     cJSON_AddNumberToObject(j, "energy_j", m->energy_j);

@@ -120,7 +120,8 @@ def run(stack):
     assert 3.0 <= duration <= 12.0, duration
     assert 30 <= avg_hr <= 230
     assert m["heart_rate"]["max_hr_source"] in ("default", "formula", "profile")
-    assert sum(m["heart_rate"]["zones_s"]) > 0
+    assert len(m["heart_rate"]["zones_s"]) == 5
+    assert sum(m["heart_rate"]["zones_s"]) + m["heart_rate"]["below_zone1_s"] > 0
     assert m["energy_j"] > 0 and m["energy_source"] in ("device", "keytel2005")
     assert distance >= 0 and "distance_m" in m and "max_speed" in m
     # The event went out through the outbox and came back from the bus.
