@@ -14,6 +14,14 @@
 //              opens its summary, sees achievements, signs out everywhere and
 //              signs in again through the 2FA challenge (a backup code)
 //              args: <launch-url> <gateway> <strap> <second-launch-url>
+//   shop       catalogue -> cart -> pay (the payment page is stubbed: no outside
+//              host is reached); prints {"phase":"paying",...} and waits for a
+//              line on stdin (the order's ref, once the test has paid through
+//              the fake provider), then
+//              comes back to the return URL (a fresh page load: the session
+//              comes back from the tab's refresh token) and sees the order
+//              paid; links the old shop account and sees its orders read-only
+//              args: <launch-url> <legacy-login> <legacy-password>
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -263,7 +271,65 @@ async function journey() {
   return out;
 }
 
-const parts = { telegram, lang, layout, reconnect, journey };
+async function shop() {
+  const [login, password] = [gw, strap]; // positional args after the launch URL
+  const { page, errors } = await openPage();
+  const out = {};
+  const shot = (name) => page.screenshot({ path: join(shots, `shop-${name}.png`), fullPage: true });
+  // The payment page is outside: answer it here, never from the network.
+  const payUrls = [];
+  await page.route(/^https:\/\/(yoomoney\.ru|yookassa\.ru)\//, (route) => {
+    payUrls.push(route.request().url());
+    route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>pay</title><p>payment page</p>' });
+  });
+  await page.goto(launch);
+  await signedIn(page);
+  await go(page, 'shop');
+  await page.waitForSelector('#products li[data-sku="STRAP"] button');
+  out.products = await page.$$eval('#products li', (l) => l.map((x) => x.dataset.sku));
+  await shot('catalogue');
+  for (const sku of ['STRAP', 'BOTTLE']) {
+    await page.click(`#products li[data-sku="${sku}"] button`);
+    await page.waitForFunction((k) => !document.querySelector(`#products li[data-sku="${k}"] button`).disabled, sku);
+  }
+  await go(page, 'shop/cart');
+  await page.waitForSelector('#cart li[data-sku="BOTTLE"]');
+  await page.click('#cart li[data-sku="BOTTLE"] .qty button:last-child');
+  await page.waitForFunction(() => document.querySelector('#cart li[data-sku="BOTTLE"] output').textContent === '2');
+  out.cart = await page.$$eval('#cart li', (l) => l.map((x) => [x.dataset.sku, x.querySelector('output').textContent]));
+  out.total = (await page.textContent('#cart-total')).trim();
+  out.payButton = (await page.textContent('#mainbtn')).trim();
+  await shot('cart');
+  await page.click('#mainbtn');
+  await page.waitForFunction(() => location.hostname !== '127.0.0.1', null, { timeout: 15000 });
+  out.paymentPage = payUrls[0] || null;
+  console.log(JSON.stringify({ phase: 'paying', paymentPage: out.paymentPage }));
+  // The test pays now; one line on stdin says it is done, with the order's ref
+  // (ЮKassa sends the customer back to the return URL with it).
+  const ref = String(await new Promise((resolve) => process.stdin.once('data', resolve))).trim();
+  await page.goto(`${base}/#/shop/result?order=${ref}`);
+  await page.waitForSelector('#view .notice-ok', { timeout: 20000 });
+  out.result = (await page.textContent('#view .notice-ok')).trim();
+  await shot('paid');
+  // The old shop's orders, read-only, next to the new one.
+  await go(page, 'shop/link');
+  await page.fill('#legacy-link input[name=login]', login);
+  await page.fill('#legacy-link input[name=password]', password);
+  await page.click('#legacy-link button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#view')?.dataset.screen === 'shop' &&
+    document.querySelector('#legacy-orders li'), null, { timeout: 15000 });
+  out.orders = await page.$$eval('#orders li a', (l) => l.map((a) => a.dataset.id));
+  out.legacyOrders = await page.$$eval('#legacy-orders li a', (l) => l.map((a) => a.dataset.id));
+  await shot('orders');
+  await page.click('#legacy-orders li a');
+  await page.waitForSelector('#order-state');
+  out.legacyNotice = (await page.textContent('#view .notice-info')).trim();
+  out.legacyCancel = await page.$$eval('#view button.danger', (l) => l.length);
+  out.errors = errors;
+  return out;
+}
+
+const parts = { telegram, lang, layout, reconnect, journey, shop };
 try {
   if (!parts[part]) throw new Error('unknown part ' + part);
   console.log(JSON.stringify(await parts[part]()));

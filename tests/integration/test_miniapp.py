@@ -16,6 +16,7 @@ import pytest
 
 import tginit
 from bluez_mock import BluezMock
+from fakes.yookassa import FakeYooKassa
 from stack import BIN, ROOT, Stack
 
 SHOTS = os.path.join(os.path.dirname(BIN), "miniapp-screens")
@@ -189,3 +190,85 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     assert page["afterSignOut"] == "signed-out"
     assert "totp" in page["challengeMethods"] and "backup" in page["challengeMethods"]
     assert page["reSignedIn"].startswith("Alice")
+
+
+# ---- the shop, against a local ЮKassa that checks requests as documented ----
+
+SHOP_CATALOGUE = {"products": [
+    {"slug": "strap", "title": "HR strap", "description": "Chest strap, BLE + ANT+", "variants": [
+        {"sku": "STRAP", "title": "HR strap", "price_minor": 399000, "currency": "RUB", "stock": 10}]},
+    {"slug": "bottle", "title": "Bottle", "variants": [
+        {"sku": "BOTTLE", "title": "Bottle 750", "price_minor": 129900, "currency": "RUB",
+         "stock": 10}]},
+]}
+
+
+@pytest.fixture
+def shop_stack(workdir):
+    yk = FakeYooKassa()
+    legacy_db = os.path.join(workdir, "legacy.db")
+    subprocess.run([os.path.join(ROOT, "cloud/legacy/devdb/make-devdb.sh"), legacy_db],
+                   check=True, capture_output=True)
+    cat = os.path.join(workdir, "catalogue.json")
+    with open(cat, "w") as f:
+        json.dump(SHOP_CATALOGUE, f)
+    secret = os.path.join(workdir, "yk.secret")
+    with open(secret, "w") as f:
+        f.write(yk.secret + "\n")
+    os.chmod(secret, 0o600)
+    conf = os.path.join(workdir, "shop.conf")
+    with open(conf, "w") as f:
+        f.write(f"catalogue_file = {cat}\nyookassa_url = {yk.url}\n"
+                f"yookassa_shop_id = {yk.shop_id}\nyookassa_secret_file = {secret}\n"
+                "yookassa_return_url = https://t.me/fitgate_bot/app\n"
+                "yookassa_notify_ips = 127.0.0.2/32\ndev_legacy_link = 1\n")
+    s = Stack(workdir, core_args=["--role=api", f"--shop-config={conf}", f"--legacy-db={legacy_db}"])
+    try:
+        s.start_core()
+        yield s, yk
+    finally:
+        s.stop()
+        yk.close()
+
+
+def test_miniapp_shop_cart_pay_result_and_legacy_orders(shop_stack):
+    """Catalogue -> cart (quantities) -> Pay: the order is placed with an
+    Idempotency-Key and the browser goes to ЮKassa's page (stubbed in the
+    browser, no outside host); the customer pays (the fake notifies the core,
+    which re-fetches and captures); back on the return URL the app restores
+    the session from the tab's refresh token and shows the order paid. Then
+    the old shop account is linked and its orders are listed read-only."""
+    s, yk = shop_stack
+    base = base_url(s)
+    url = tginit.launch_url(base, {"id": 880200, "first_name": "Anna", "username": "anna"})
+    p = subprocess.Popen(["node", SCRIPT, "shop", base, SHOTS, url, "anna@example.ru", "anna-secret-1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        first = json.loads(p.stdout.readline() or "{}")
+        assert first.get("phase") == "paying", p.stderr.read() if p.poll() is not None else first
+        assert len(yk.payments) == 1                 # one order, one payment
+        pay = next(iter(yk.payments.values()))
+        oid = int(pay["metadata"]["order_id"])
+        assert first["paymentPage"] == pay["confirmation"]["confirmation_url"]
+        yk.set_status(pay["id"], "waiting_for_capture")
+        assert yk.notify(s.http_port, "payment.waiting_for_capture", pay["id"]) == 200
+        out, err = p.communicate(f"fg-{oid}\n", timeout=90)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    page = json.loads(out.strip().splitlines()[-1])
+    assert page["errors"] == []
+    assert page["products"] == ["STRAP", "BOTTLE"]
+    assert sorted(page["cart"]) == [["BOTTLE", "2"], ["STRAP", "1"]]
+    assert "6" in page["total"] and "588" in page["total"]      # 3 990 + 2 x 1 299 RUB
+    assert page["payButton"].startswith("Pay")
+    assert page["paymentPage"].startswith("https://yoomoney.ru/checkout/")
+    assert page["result"].startswith("Thank you!") and page["result"].endswith("is paid.")
+    assert yk.payments[pay["id"]]["status"] == "succeeded"
+    assert page["orders"] == [f"fg-{oid}"]
+    assert len(page["legacyOrders"]) == 4 and all(r.startswith("legacy-") for r in page["legacyOrders"])
+    assert "old shop" in page["legacyNotice"] and page["legacyCancel"] == 0
+    assert yk.violations == []

@@ -114,9 +114,9 @@ export function render(view, app) {
   async function finish() {
     setMainButton(t('live.finish'), finish, { busy: true });
     try {
-      await post('/api/v1/workouts/stop');
+      const r = await post('/api/v1/workouts/stop');
       haptic('success');
-      app.go('workouts/latest');
+      app.go(`workouts/stopped-${Math.round(r?.stopped_at_ms || Date.now())}`);
     } catch (e) {
       haptic('error');
       toast(errorText(e), 'error');

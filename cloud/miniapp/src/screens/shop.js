@@ -16,10 +16,21 @@ export const EP = {
   orders: '/api/v1/orders', // ours and the legacy shop's; refs "fg-12" / "legacy-50001"
   order: (ref) => `/api/v1/orders/${encodeURIComponent(ref)}`,
   cancel: (ref) => `/api/v1/orders/${encodeURIComponent(ref)}/cancel`,
-  // POST {login, password}. Identity owns the link; until its route exists the
-  // shop's dev-mode route does it (dev stacks only; elsewhere a 404 -> "not available yet").
-  legacyLink: '/api/v1/shop/dev/legacy-link',
+  // POST {login, password}: identity's route (asks for a second factor);
+  // while it is not served (404), the shop's dev-mode hook (dev stacks only).
+  legacyLink: ['/api/v1/me/legacy', '/api/v1/shop/dev/legacy-link'],
 };
+
+async function linkLegacy(body) {
+  for (const [i, path] of EP.legacyLink.entries()) {
+    try {
+      return await post(path, body);
+    } catch (e) {
+      if (e.status !== 404 || i === EP.legacyLink.length - 1) throw e; // 404: the route is not served
+    }
+  }
+  return null;
+}
 
 export function render(view, app, sub = '') {
   const [path, query] = (sub || '').split('?');
@@ -189,7 +200,7 @@ function orderRow(o) {
     h('div', { class: 'main' },
       h('div', { class: 'title' }, t('shop.orderNo', { n: o.number || o.id }), legacy ? h('span', { class: 'badge' }, ' ', t('shop.legacy')) : null),
       h('div', { class: 'sub' }, [dateTime(o.created_ms), o.items_summary].filter(Boolean).join(' · '))),
-    h('div', { class: 'side' }, h('div', null, o.total || money(o.total_minor, o.currency)), h('div', { class: 'sub' }, stateText(o.state)))));
+    h('div', { class: 'side' }, h('div', null, o.total_minor !== undefined ? money(o.total_minor, o.currency) : o.total), h('div', { class: 'sub' }, stateText(o.state)))));
 }
 
 function orders(view, app) {
@@ -241,7 +252,7 @@ function orderDetails(view, app, id) {
           h('th', { scope: 'col', class: 'num' }, t('shop.price')))),
         h('tbody', null, items(o.items, 'items').map((i) => h('tr', null, h('td', null, i.title || i.sku),
           h('td', { class: 'num' }, String(i.qty)), h('td', { class: 'num' }, money(i.price_minor, o.currency)))))),
-      h('p', { class: 'total' }, t('shop.total', { sum: o.total || money(o.total_minor, o.currency) }))),
+      h('p', { class: 'total' }, t('shop.total', { sum: o.total_minor !== undefined ? money(o.total_minor, o.currency) : o.total }))),
       Array.isArray(o.history) && o.history.length ? section(t('shop.history'), h('ol', { class: 'history' },
         o.history.map((x) => h('li', null, `${dateTime(x.at_ms)} — ${stateText(x.to)}`)))) : null,
       !readOnly && o.state === 'pending_payment' && o.payment?.url
@@ -296,7 +307,7 @@ function link(view, app) {
     ev.preventDefault();
     msg.textContent = '';
     try {
-      await withStepUp(stepBox, () => post(EP.legacyLink, { login: login.value.trim(), password: pass.value }));
+      await withStepUp(stepBox, () => linkLegacy({ login: login.value.trim(), password: pass.value }));
       pass.value = '';
       haptic('success');
       toast(t('shop.linked'));

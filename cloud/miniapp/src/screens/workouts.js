@@ -81,11 +81,12 @@ function columns(series, startMs) {
   return { ts: series.ts || series.t || [], hr: series.hr || [], speed: series.speed || [], power: series.power || [] };
 }
 
-// 'latest': the workout just finished on the live screen. The server
-// completes it from the bus a moment after the stop: wait for that.
-async function latest(tries) {
+// 'stopped-<ms>': the workout just finished on the live screen (the one that
+// had started by the stop; a strap still worn starts a new one right after).
+// The server completes it from the bus a moment after the stop: wait for that.
+async function stopped(atMs, tries) {
   for (let i = 0; ; i++) {
-    const w = items(await get(`${EP.list}?limit=1`), 'items')[0];
+    const w = items(await get(`${EP.list}?limit=5`), 'items').find((x) => x.start_ms <= atMs);
     if (!w) return null;
     if (!w.in_progress || i >= tries) return w;
     await new Promise((r) => setTimeout(r, 1000));
@@ -99,8 +100,9 @@ function details(view, app, id) {
   (async function load() {
     let w;
     try {
-      if (id === 'latest') {
-        const l = await latest(15);
+      const stop = /^stopped-(\d+)$/.exec(id);
+      if (stop) {
+        const l = await stopped(Number(stop[1]), 15);
         if (!l) { mount(box, h('p', { id: 'no-workouts' }, t('wo.none'))); return; }
         history.replaceState(null, '', `#/workouts/${l.id}`);
         id = String(l.id);
