@@ -137,6 +137,7 @@ static const char *usage =
     "  wechat_api_base=URL, wechat_appid, wechat_secret_file=FILE   WeChat code2session\n"
     "  access_ttl_s=N                 access token lifetime (300)\n"
     "support: fitgate-core initdata verify --bot-token T [--max-age S] [--now UNIX] INITDATA\n"
+    "operators: fitgate-core identity rotate-keys | token SERVICE [--ttl=S] --data_dir=DIR\n"
     "operators: fitgate-core shop ACTION ORDER_ID --data_dir=DIR (docs/shop.md)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
@@ -600,6 +601,8 @@ int main(int argc, char **argv)
         return enrol_cli(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "initdata")) /* support: why can't this user sign in */
         return idn_cli_initdata(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "identity")) /* operator: rotate keys, service tokens */
+        return idn_cli(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "shop")) /* operator: ship, deliver, refund an order */
         return shop_cli_main(argc - 1, argv + 1);
     int rc = load_config(&k.cfg, argc, argv);

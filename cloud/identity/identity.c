@@ -5,6 +5,7 @@
 
 #include "fitcommon/log.h"
 #include "idn_int.h"
+#include "jwt.h"
 #include "notify.h"
 #include "tg_initdata.h"
 
@@ -249,4 +250,54 @@ int idn_cli_initdata(int argc, char **argv)
     free(s);
     cJSON_Delete(o);
     return st == TG_OK ? 0 : 1;
+}
+
+/* ---- operator tool: fitgate-core identity rotate-keys | token ---- */
+
+int idn_cli(int argc, char **argv)
+{
+    const char *data_dir = "data", *sub = NULL, *cmd = argc > 1 ? argv[1] : "";
+    long long ttl = 3600;
+    int admin = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--data_dir=", 11) || !strncmp(a, "--data-dir=", 11))
+            data_dir = a + 11;
+        else if (!strncmp(a, "--ttl=", 6))
+            ttl = strtoll(a + 6, NULL, 10);
+        else if (!strcmp(a, "--admin"))
+            admin = 1;
+        else if (a[0] != '-' && !sub)
+            sub = a;
+        else
+            cmd = "";
+    }
+    if (strcmp(cmd, "rotate-keys") && (strcmp(cmd, "token") || !sub || !jwt_kid_ok(sub))) {
+        fputs("usage: fitgate-core identity rotate-keys [--data_dir=DIR]\n"
+              "       fitgate-core identity token SERVICE [--ttl=S] [--admin] [--data_dir=DIR]\n"
+              "rotate-keys: a new token signing key (the running core picks it up; old keys\n"
+              "keep verifying). token: an internal (or --admin operator) access token.\n",
+              stderr);
+        return 2;
+    }
+    char db[1100];
+    snprintf(db, sizeof db, "%s/core.db", data_dir);
+    idn_config c = {.db_path = db, .data_dir = data_dir};
+    idn *d = NULL;
+    if (idn_new(&d, &c) < 0)
+        return 1;
+    int rc;
+    if (!strcmp(cmd, "rotate-keys")) {
+        rc = idn_rotate_keys(d);
+        if (rc == 0)
+            printf("{\"kid\":\"%s\"}\n", d->keys[0].kid);
+    } else {
+        char *tok = NULL;
+        rc = admin ? idn_issue_admin(d, sub, ttl, &tok) : idn_issue_internal(d, sub, ttl, &tok);
+        if (rc == 0)
+            puts(tok);
+        free(tok);
+    }
+    idn_free(d);
+    return rc == 0 ? 0 : 1;
 }

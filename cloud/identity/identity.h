@@ -98,6 +98,13 @@ int idn_legacy_account(idn *d, int64_t user_id, int64_t *legacy_id);
  * the notifier or tests. *out malloc'd. 0 or -1. */
 int idn_issue_internal(idn *d, const char *subject, int64_t ttl_s, char **out);
 
+/* The same for operators (aud "fitgate-admin", API_ADMIN routes). */
+int idn_issue_admin(idn *d, const char *subject, int64_t ttl_s, char **out);
+
+/* `fitgate-core identity rotate-keys | token SERVICE ...` (operators);
+ * returns the process exit code. */
+int idn_cli(int argc, char **argv);
+
 /* Make a new signing key the current one (old keys keep verifying). 0 or -1. */
 int idn_rotate_keys(idn *d);
 

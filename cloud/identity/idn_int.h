@@ -72,6 +72,7 @@ struct idn {
     size_t n_keys;
     idn_aead_key aead[IDN_KEYS_MAX]; /* newest first */
     size_t n_aead;
+    int64_t keys_scanned_s; /* last look at the key folders (atomic) */
     uint8_t pepper[32];
     pthread_mutex_t ip_mu;
     idn_ip_slot ips[IDN_IP_SLOTS];

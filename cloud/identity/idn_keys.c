@@ -71,6 +71,9 @@ static int kid_created(const char *kid, int64_t *created_s)
 /* Keep the IDN_KEYS_MAX newest keys, newest first. */
 static void insert_sign(idn *d, const idn_sign_key *k)
 {
+    for (size_t i = 0; i < d->n_keys; i++)
+        if (!strcmp(d->keys[i].kid, k->kid))
+            return; /* already loaded (a rescan) */
     size_t pos = 0;
     while (pos < d->n_keys && d->keys[pos].created_s >= k->created_s)
         pos++;
@@ -85,6 +88,9 @@ static void insert_sign(idn *d, const idn_sign_key *k)
 
 static void insert_aead(idn *d, const idn_aead_key *k)
 {
+    for (size_t i = 0; i < d->n_aead; i++)
+        if (!strcmp(d->aead[i].kid, k->kid))
+            return;
     size_t pos = 0;
     while (pos < d->n_aead && d->aead[pos].created_s >= k->created_s)
         pos++;
@@ -199,11 +205,30 @@ int idn_keys_load(idn *d)
     }
     if (rc != 0)
         log_error("identity_keys", "cannot read or create pepper.key", "dir", d->dir);
+    d->keys_scanned_s = (int64_t)time(NULL);
     return rc == 0 ? 0 : -1;
+}
+
+/* Pick up keys other processes wrote (`fitgate-core identity rotate-keys`)
+ * and rotate when the newest key is too old. At most every min_gap_s. */
+static void keys_maintain(idn *d, int64_t min_gap_s)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t last = __atomic_load_n(&d->keys_scanned_s, __ATOMIC_RELAXED);
+    if (now - last < min_gap_s || !__atomic_compare_exchange_n(&d->keys_scanned_s, &last, now, 0,
+                                                               __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    pthread_rwlock_wrlock(&d->keys_mu);
+    load_dir(d, "keys", 1);
+    load_dir(d, "aead", 0);
+    if (d->n_keys == 0 || d->keys[0].created_s + d->cfg.key_rotate_s <= now)
+        new_sign_key(d);
+    pthread_rwlock_unlock(&d->keys_mu);
 }
 
 int idn_sign(idn *d, const char *typ, cJSON *claims, char **out)
 {
+    keys_maintain(d, 60);
     pthread_rwlock_rdlock(&d->keys_mu);
     jwt_status st =
         d->n_keys ? jwt_sign(d->keys[0].kid, typ, d->keys[0].priv, claims, out) : JWT_ERR_ARG;
@@ -211,9 +236,8 @@ int idn_sign(idn *d, const char *typ, cJSON *claims, char **out)
     return st == JWT_OK ? 0 : -1;
 }
 
-int idn_key_lookup(void *ctx, const char *kid, uint8_t pub[CRYPTO_ES256_PUB])
+static int lookup(idn *d, const char *kid, uint8_t pub[CRYPTO_ES256_PUB])
 {
-    idn *d = ctx;
     int rc = -1;
     pthread_rwlock_rdlock(&d->keys_mu);
     for (size_t i = 0; i < d->n_keys; i++)
@@ -224,6 +248,17 @@ int idn_key_lookup(void *ctx, const char *kid, uint8_t pub[CRYPTO_ES256_PUB])
         }
     pthread_rwlock_unlock(&d->keys_mu);
     return rc;
+}
+
+int idn_key_lookup(void *ctx, const char *kid, uint8_t pub[CRYPTO_ES256_PUB])
+{
+    idn *d = ctx;
+    if (lookup(d, kid, pub) == 0)
+        return 0;
+    /* An unknown kid may be a key made since we last looked (rotation by
+     * the operator); look again, at most once a second. */
+    keys_maintain(d, 1);
+    return lookup(d, kid, pub);
 }
 
 cJSON *idn_jwks(idn *d)
@@ -245,13 +280,17 @@ static void seal_ad(int64_t user_id, const char *kid, char ad[96])
 int idn_seal(idn *d, int64_t user_id, const uint8_t *pt, size_t len, uint8_t *sealed,
              char kid_out[48])
 {
-    if (!d->n_aead)
-        return -1;
-    char ad[96];
-    snprintf(kid_out, 48, "%s", d->aead[0].kid);
-    seal_ad(user_id, kid_out, ad);
-    crypto_aead_seal(d->aead[0].key, ad, strlen(ad), pt, len, sealed);
-    return 0;
+    pthread_rwlock_rdlock(&d->keys_mu);
+    int rc = -1;
+    if (d->n_aead) {
+        char ad[96];
+        snprintf(kid_out, 48, "%s", d->aead[0].kid);
+        seal_ad(user_id, kid_out, ad);
+        crypto_aead_seal(d->aead[0].key, ad, strlen(ad), pt, len, sealed);
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&d->keys_mu);
+    return rc;
 }
 
 int idn_open_sealed(idn *d, int64_t user_id, const char *kid, const uint8_t *sealed,
@@ -259,11 +298,15 @@ int idn_open_sealed(idn *d, int64_t user_id, const char *kid, const uint8_t *sea
 {
     char ad[96];
     seal_ad(user_id, kid, ad);
-    for (size_t i = 0; i < d->n_aead; i++)
+    int rc = -2;
+    pthread_rwlock_rdlock(&d->keys_mu);
+    for (size_t i = 0; i < d->n_aead && rc == -2; i++)
         if (!strcmp(d->aead[i].kid, kid))
-            return crypto_aead_open(d->aead[i].key, ad, strlen(ad), sealed, sealed_len, pt);
-    log_error("identity_aead_key", "a sealed secret names a key we do not have", "kid", kid);
-    return -1;
+            rc = crypto_aead_open(d->aead[i].key, ad, strlen(ad), sealed, sealed_len, pt);
+    pthread_rwlock_unlock(&d->keys_mu);
+    if (rc == -2)
+        log_error("identity_aead_key", "a sealed secret names a key we do not have", "kid", kid);
+    return rc < 0 ? -1 : 0;
 }
 
 void idn_code_hash(idn *d, const char *label, const char *s, uint8_t out[32])

@@ -295,14 +295,26 @@ int idn_step_up_ok(const api_principal *p, int64_t now_ms, int64_t max_age_ms)
            now_ms - p->mfa_ms <= max_age_ms;
 }
 
+static int issue_service(idn *d, const char *aud, const char *subject, int64_t ttl_s, char **out);
+
 int idn_issue_internal(idn *d, const char *subject, int64_t ttl_s, char **out)
+{
+    return issue_service(d, IDN_AUD_INTERNAL, subject, ttl_s, out);
+}
+
+int idn_issue_admin(idn *d, const char *subject, int64_t ttl_s, char **out)
+{
+    return issue_service(d, IDN_AUD_ADMIN, subject, ttl_s, out);
+}
+
+static int issue_service(idn *d, const char *aud, const char *subject, int64_t ttl_s, char **out)
 {
     int64_t now_s = idn_now_ms() / 1000;
     if (ttl_s <= 0 || ttl_s > 3600)
         ttl_s = 3600;
     cJSON *c = cJSON_CreateObject();
     cJSON_AddStringToObject(c, "iss", d->cfg.issuer);
-    cJSON_AddStringToObject(c, "aud", IDN_AUD_INTERNAL);
+    cJSON_AddStringToObject(c, "aud", aud);
     cJSON_AddStringToObject(c, "sub", subject);
     cJSON_AddNumberToObject(c, "iat", (double)now_s);
     cJSON_AddNumberToObject(c, "exp", (double)(now_s + ttl_s));

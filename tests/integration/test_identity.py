@@ -553,3 +553,34 @@ def test_telegram_login_widget(env):
     secret = hmac.new(b"WebAppData", DEV_BOT_TOKEN.encode(), hashlib.sha256).digest()
     h["hash"] = hmac.new(secret, dcs.encode(), hashlib.sha256).hexdigest()
     assert api.call("POST", "/api/v1/session/telegram-login", h)[0] == 401
+
+
+def cli(env, *args):
+    r = subprocess.run([os.path.join(BIN, "fitgate-core"), "identity", *args,
+                        f"--data_dir={os.path.join(env.dir, 'core')}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_internal_tokens_and_key_rotation(env):
+    api = env.api
+    user = tg_user("Ivan")
+    b = sign_in(api, user)
+    uid = b["user"]["id"]
+    path = f"/internal/v1/users/{uid}/contact"
+    svc = cli(env, "token", "notifier", "--ttl=600")
+    st, c, _ = api.call("GET", path, token=svc)
+    assert st == 200 and c["telegram_chat_id"] == user["id"], c
+    # an internal token is never a user, a user token never internal
+    assert api.call("GET", "/api/v1/me", token=svc)[0] == 403
+    assert api.call("GET", path, token=b["token"])[0] == 403
+    # rotation by the operator: the running core picks up the new key, old tokens keep working
+    kids_before = {k["kid"] for k in api.call("GET", "/.well-known/jwks.json")[1]["keys"]}
+    new_kid = json.loads(cli(env, "rotate-keys"))["kid"]
+    assert new_kid not in kids_before
+    svc2 = cli(env, "token", "notifier")
+    assert json.loads(b64d(svc2.split(".")[0]))["kid"] == new_kid
+    assert api.call("GET", path, token=svc2)[0] == 200
+    kids_after = {k["kid"] for k in api.call("GET", "/.well-known/jwks.json")[1]["keys"]}
+    assert new_kid in kids_after and kids_before <= kids_after
+    assert api.call("GET", "/api/v1/me", token=b["token"])[0] == 200
