@@ -14,7 +14,7 @@ PKGS=(
   libcrypt-dev
   # run and test
   mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt bmap-tools zstd dosfstools mtools fdisk
-  python3-dbusmock python3-aiosmtpd python3-yaml openjdk-17-jre-headless maven valgrind curl procps
+  python3-dbusmock python3-aiosmtpd python3-cryptography python3-yaml openjdk-17-jre-headless maven valgrind curl procps
   chromium nodejs npm
   # the WAF in front of the API (deploy/nginx): nginx + ModSecurity + OWASP CRS
   nginx libnginx-mod-http-modsecurity modsecurity-crs
