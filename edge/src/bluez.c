@@ -477,7 +477,7 @@ static int device_prop(void *ctx, const char *k, sd_bus_message *m)
         char a[32] = "";
         r = read_string_prop(m, a, sizeof a);
         if (r >= 0 && bzp_address_valid(a))
-            snprintf(d->address, sizeof d->address, "%s", a);
+            snprintf(d->address, sizeof d->address, "%.17s", a);
         return r;
     }
     if (!strcmp(k, "Name"))
