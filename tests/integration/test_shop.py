@@ -1,9 +1,9 @@
-"""test_shop.py - the shop end to end: fitgate-core (api role) with local
+"""test_shop.py - the shop end to end: fitgate-core (all roles) with local
 ЮKassa and Telegram Bot API endpoints that check every request as the
 providers document it (fakes/yookassa.py, fakes/telegram_payments.py).
 
-Covers: a paid checkout (two-stage: authorised, re-fetched, captured), a
-declined card, a provider timeout followed by the late payment, duplicate and
+Covers: a paid checkout (two-stage: authorised, re-fetched, captured; the
+status message reaches Telegram through the notifier), a declined card, a provider timeout followed by the late payment, duplicate and
 out-of-order notifications, a notification from an unknown address, an
 order timing out while the customer pays (the late authorisation is
 released), idempotency keys over HTTP (replay, 422, 409), no oversell under
@@ -83,8 +83,10 @@ payment_timeout_s = {PAYMENT_TIMEOUT_S}
 sweep_interval_ms = 200
 dev_legacy_link = 1
 """)
-        self.stack = Stack(self.dir, core_args=["--role=api", f"--shop-config={self.conf}",
-                                                f"--legacy-db={self.legacy_db}"])
+        # All roles: the worker role's notifier turns order events into messages.
+        self.stack = Stack(self.dir, core_args=[f"--shop-config={self.conf}",
+                                                f"--legacy-db={self.legacy_db}",
+                                                f"--telegram-api-base={self.tg.url}"])
         self.stack.start_core()
         self.port = self.stack.http_port
         self.base = f"http://127.0.0.1:{self.port}"
@@ -228,6 +230,13 @@ def test_paid_checkout(env):
     assert d["currency"] == "RUB" and "Bottle 750" in d["items_summary"]
     assert d["order_id"] == o["id"] and d["status"] == "paid" and d["user_id"] == o["user_id"]
     assert d["items"] and d["previous_state"] == "pending_payment"
+    # The notifier tells the user in Telegram (demo user: chat 100000001).
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(
+            o["number"] in t and ("paid" in t or "оплачен" in t) for _, t in env.tg.messages):
+        time.sleep(0.1)
+    msgs = [(c, t) for c, t in env.tg.messages if o["number"] in t]
+    assert any(c == 100000001 and ("paid" in t or "оплачен" in t) for c, t in msgs), msgs
     assert env.yk.violations == []
 
 

@@ -7,6 +7,8 @@ core.telegram.org/bots/api documents them.
                                            [{label, amount integer}] -> result: URL
   POST /bot<token>/answerPreCheckoutQuery  pre_checkout_query_id, ok (bool),
                                            error_message required when ok is false
+  POST /bot<token>/sendMessage             chat_id (integer), text (1-4096): the
+                                           notifier's order status messages
 
 Each answer is recorded with the time it came, so tests check the 10 s limit.
 webhook() posts an update to the core with the secret token header.
@@ -23,6 +25,7 @@ class FakeTelegram:
         self.token, self.provider_token = token, provider_token
         self.invoices = []
         self.answers = []   # (query_id, ok, error_message, time)
+        self.messages = []  # (chat_id, text) sent with sendMessage
         self.violations = []
         self.lock = threading.Lock()
         fake = self
@@ -97,6 +100,18 @@ class FakeTelegram:
             with self.lock:
                 self.answers.append((q, ok, b.get("error_message"), time.time()))
             return self._reply(h, 200, {"ok": True, "result": True})
+        if method == "sendMessage":
+            # The notifier's status messages (1-4096 characters to a chat id).
+            chat, text = b.get("chat_id"), b.get("text")
+            if not isinstance(chat, int) or not isinstance(text, str) or \
+                    not 1 <= len(text) <= 4096:
+                return self._bad(h, "sendMessage chat_id / text")
+            with self.lock:
+                self.messages.append((chat, text))
+                n = len(self.messages)
+            return self._reply(h, 200, {"ok": True, "result": {
+                "message_id": n, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
+                "text": text}})
         return self._bad(h, "unknown method " + method)
 
     @staticmethod
