@@ -174,9 +174,34 @@ def run(stack):
     st, board = call(f"/api/v1/leaderboard?gym={stack.gateway}")
     assert st == 200 and board["rows"] == []
     assert call("/api/v1/progress")[1]["compared_with_others"]["status"] == "opted_out"
-    assert call("/api/v1/workouts/stop", "POST", {})[0] == 202
     # A user token is not an operator token.
     assert call("/api/v1/admin/analytics?format=csv")[0] == 403
+
+    # The user presses Finish while the strap still sends: the workout ends at
+    # that moment (through the outbox and the bus to the worker).
+    p = stack.sim(count=15, devices=1, rate=5, qos=1, prefix=stack.hr, extra=["--kind=hr"],
+                  wait=False)
+    time.sleep(2.0)
+    st, stop = call("/api/v1/workouts/stop", "POST", {})
+    assert st == 202
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    deadline = time.time() + 30
+    stopped = []
+    while time.time() < deadline and not stopped:
+        with stack.db() as c:
+            stopped = c.execute(
+                "SELECT start_ms, end_ms FROM progress_workout WHERE gateway=? AND stopped=1"
+                " AND done=1", (stack.gateway,)).fetchall()
+        time.sleep(0.3)
+    assert len(stopped) == 1, stopped
+    assert stopped[0][1] == stop["stopped_at_ms"] and stopped[0][0] > end
+    # Readings after the stop belong to a workout of their own.
+    deadline = time.time() + 30
+    while time.time() < deadline and len(done_workouts(stack)) < 3:
+        time.sleep(0.3)
+    rows = done_workouts(stack)
+    assert len(rows) == 3, rows
     return rows
 
 
