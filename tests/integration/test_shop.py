@@ -35,6 +35,7 @@ from stack import BIN, ROOT, Stack
 from tginit import DEV_BOT_TOKEN, init_data
 
 PAYMENT_TIMEOUT_S = 4
+STEPUP_MINOR = 1000000  # payments above 10,000.00 RUB need a recent second factor
 CATALOGUE = {"products": [
     {"slug": "strap", "title": "HR strap", "variants": [
         {"sku": "STRAP", "title": "HR strap", "price_minor": 399000, "currency": "RUB",
@@ -82,6 +83,7 @@ provider_timeout_ms = 1500
 payment_timeout_s = {PAYMENT_TIMEOUT_S}
 sweep_interval_ms = 200
 dev_legacy_link = 1
+stepup_amount_minor = {STEPUP_MINOR}
 """)
         # All roles: the worker role's notifier turns order events into messages.
         self.stack = Stack(self.dir, core_args=[f"--shop-config={self.conf}",
@@ -503,6 +505,24 @@ def test_legacy_orders_read_only(env):
     code, _, _ = env.call(f"/api/v1/orders/{placed['order']['id']}")
     assert code == 404
     assert hashlib.sha256(open(env.legacy_db, "rb").read()).hexdigest() == digest
+    env.anna = anna
+
+
+def test_step_up_for_large_payments(env):
+    """Above stepup_amount_minor the checkout wants a second factor proven in
+    this session (identity's step-up): the demo user has none, Anna just
+    proved hers while linking the old shop account."""
+    big = [{"sku": "STRAP", "qty": 3}]  # 11,970.00 RUB
+    stock = env.stock("STRAP")
+    code, _, body = env.checkout(big)
+    assert code == 403 and body["error"] == "second_factor_required", body
+    assert env.stock("STRAP") == stock  # nothing reserved
+    code, _, body = env.checkout([{"sku": "STRAP", "qty": 1}])  # below the limit
+    assert code == 201, body
+    code, _, body = env.call("/api/v1/shop/checkout", "POST", {"provider": "yookassa",
+                                                               "items": big},
+                             headers={"Idempotency-Key": env.key()}, opener=env.anna)
+    assert code == 201 and body["order"]["total_minor"] == 3 * 399000, body
 
 
 def test_admin_and_cli(env):
