@@ -2,6 +2,7 @@
 #include "workout.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,11 +67,21 @@ bool wo_sample_from_reading(const fp_reading *r, wo_sample *out)
 }
 
 /* The packed fields, in order, with the mask bit that says they are there. */
-#define PACK_FIELDS(X)                                                                             \
-    X(WO_HR, hr)                                                                                   \
-    X(WO_SPEED, speed) X(WO_CADENCE, cadence) X(WO_POWER, power) X(WO_INCLINE, incline)            \
-        X(WO_ENERGY, energy_j) X(WO_DISTANCE, distance_m) X(WO_STROKES, strokes)                   \
-            X(WO_CRANK, crank)
+static const struct {
+    uint32_t bit;
+    size_t off;
+} pack_fields[] = {
+    {WO_HR, offsetof(wo_sample, hr)},
+    {WO_SPEED, offsetof(wo_sample, speed)},
+    {WO_CADENCE, offsetof(wo_sample, cadence)},
+    {WO_POWER, offsetof(wo_sample, power)},
+    {WO_INCLINE, offsetof(wo_sample, incline)},
+    {WO_ENERGY, offsetof(wo_sample, energy_j)},
+    {WO_DISTANCE, offsetof(wo_sample, distance_m)},
+    {WO_STROKES, offsetof(wo_sample, strokes)},
+    {WO_CRANK, offsetof(wo_sample, crank)},
+};
+#define NPACK (sizeof pack_fields / sizeof pack_fields[0])
 
 static void put_f64(uint8_t *b, double v)
 {
@@ -100,13 +111,13 @@ size_t wo_sample_pack(const wo_sample *s, uint8_t *buf, size_t cap)
         buf[o++] = (uint8_t)(s->mask >> (8 * i));
     buf[o++] = (uint8_t)(s->dev < 255 ? s->dev : 255);
     buf[o++] = s->nrr;
-#define PUT(bit, field)                                                                            \
-    if (s->mask & (bit)) {                                                                         \
-        put_f64(buf + o, s->field);                                                                \
-        o += 8;                                                                                    \
-    }
-    PACK_FIELDS(PUT)
-#undef PUT
+    for (size_t f = 0; f < NPACK; f++)
+        if (s->mask & pack_fields[f].bit) {
+            double v;
+            memcpy(&v, (const char *)s + pack_fields[f].off, sizeof v);
+            put_f64(buf + o, v);
+            o += 8;
+        }
     for (uint8_t k = 0; k < s->nrr; k++, o += 8)
         put_f64(buf + o, s->rr[k]);
     return o;
@@ -123,15 +134,14 @@ bool wo_sample_unpack(const uint8_t *buf, size_t len, int64_t ts_ms, wo_sample *
     out->dev = buf[5];
     out->nrr = buf[6];
     size_t o = 7;
-#define GET(bit, field)                                                                            \
-    if (out->mask & (bit)) {                                                                       \
-        if (o + 8 > len)                                                                           \
-            return false;                                                                          \
-        out->field = get_f64(buf + o);                                                             \
-        o += 8;                                                                                    \
-    }
-    PACK_FIELDS(GET)
-#undef GET
+    for (size_t f = 0; f < NPACK; f++)
+        if (out->mask & pack_fields[f].bit) {
+            if (o + 8 > len)
+                return false;
+            double v = get_f64(buf + o);
+            memcpy((char *)out + pack_fields[f].off, &v, sizeof v);
+            o += 8;
+        }
     if (o + 8 * (size_t)out->nrr != len)
         return false;
     for (uint8_t k = 0; k < out->nrr; k++, o += 8)
