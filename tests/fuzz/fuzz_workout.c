@@ -65,6 +65,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint8_t k = 0; k < x->nrr; k++)
             x->rr[k] = take_double(&p, end, 0, 3);
     }
+    /* the stored encoding: every sample comes back as it went in, and any
+     * bytes at all decode or are refused without a crash */
+    for (size_t i = 0; i < n; i++) {
+        uint8_t buf[WO_PACK_MAX];
+        wo_sample back;
+        size_t len = wo_sample_pack(&s[i], buf, sizeof buf);
+        if (!len || !wo_sample_unpack(buf, len, s[i].ts_ms, &back) || back.mask != s[i].mask ||
+            back.nrr != s[i].nrr || ((s[i].mask & WO_HR) && back.hr != s[i].hr) ||
+            (s[i].nrr && back.rr[s[i].nrr - 1] != s[i].rr[s[i].nrr - 1]))
+            abort();
+    }
+    wo_sample junk;
+    (void)wo_sample_unpack(data, size, 0, &junk);
     wo_metrics m;
     wo_metrics_compute(&prof, s, n, &m);
     if (!finite_all(&m))
