@@ -14,57 +14,33 @@ Each answer is recorded with the time it came, so tests check the 10 s limit.
 webhook() posts an update to the core with the secret token header.
 """
 import http.client
-import http.server
 import json
-import threading
 import time
 
+from fakes.jsonhttp import JsonFake
 
-class FakeTelegram:
+
+class FakeTelegram(JsonFake):
     def __init__(self, token, provider_token):
         self.token, self.provider_token = token, provider_token
         self.invoices = []
         self.answers = []   # (query_id, ok, error_message, time)
         self.messages = []  # (chat_id, text) sent with sendMessage
         self.violations = []
-        self.lock = threading.Lock()
-        fake = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                fake._handle(self)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
-
-    def _reply(self, h, status, obj):
-        data = json.dumps(obj).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        super().__init__()
 
     def _bad(self, h, what):
         self.violations.append(what)
-        self._reply(h, 400, {"ok": False, "error_code": 400, "description": "Bad Request: " + what})
+        self.reply(h, 400, {"ok": False, "error_code": 400, "description": "Bad Request: " + what})
 
-    def _handle(self, h):
+    def handle(self, h, method):
+        if method != "POST":
+            return self._bad(h, "Bot API methods are POSTed here")
         prefix = f"/bot{self.token}/"
         if not h.path.startswith(prefix):
             self.violations.append("wrong token")
-            return self._reply(h, 401, {"ok": False, "error_code": 401,
-                                        "description": "Unauthorized"})
+            return self.reply(h, 401, {"ok": False, "error_code": 401,
+                                       "description": "Unauthorized"})
         method = h.path[len(prefix):]
         n = int(h.headers.get("Content-Length") or 0)
         try:
@@ -90,7 +66,7 @@ class FakeTelegram:
                 return self._bad(h, "prices")
             with self.lock:
                 self.invoices.append(b)
-            return self._reply(h, 200, {"ok": True, "result": f"https://t.me/$inv{len(self.invoices)}"})
+            return self.reply(h, 200, {"ok": True, "result": f"https://t.me/$inv{len(self.invoices)}"})
         if method == "answerPreCheckoutQuery":
             q, ok = b.get("pre_checkout_query_id"), b.get("ok")
             if not isinstance(q, str) or not isinstance(ok, bool):
@@ -99,7 +75,7 @@ class FakeTelegram:
                 return self._bad(h, "error_message is required when ok is false")
             with self.lock:
                 self.answers.append((q, ok, b.get("error_message"), time.time()))
-            return self._reply(h, 200, {"ok": True, "result": True})
+            return self.reply(h, 200, {"ok": True, "result": True})
         if method == "sendMessage":
             # The notifier's status messages (1-4096 characters to a chat id).
             chat, text = b.get("chat_id"), b.get("text")
@@ -109,7 +85,7 @@ class FakeTelegram:
             with self.lock:
                 self.messages.append((chat, text))
                 n = len(self.messages)
-            return self._reply(h, 200, {"ok": True, "result": {
+            return self.reply(h, 200, {"ok": True, "result": {
                 "message_id": n, "date": int(time.time()), "chat": {"id": chat, "type": "private"},
                 "text": text}})
         return self._bad(h, "unknown method " + method)

@@ -20,17 +20,17 @@ side with set_status() and sends notifications with notify().
 """
 import base64
 import http.client
-import http.server
 import json
 import re
-import threading
 import time
 import uuid
+
+from fakes.jsonhttp import JsonFake
 
 AMOUNT = re.compile(r"^\d+\.\d{2}$")
 
 
-class FakeYooKassa:
+class FakeYooKassa(JsonFake):
     def __init__(self, shop_id="123456", secret="test_secret_key"):
         self.shop_id, self.secret = shop_id, secret
         self.payments = {}      # id -> payment object
@@ -38,28 +38,7 @@ class FakeYooKassa:
         self.requests = []      # (method, path, key, body)
         self.violations = []
         self.delay_create = []  # seconds to sleep before answering each next create
-        self.lock = threading.Lock()
-        fake = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                fake._handle(self, "GET")
-
-            def do_POST(self):
-                fake._handle(self, "POST")
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        super().__init__()
 
     # -- the customer's side --
     def set_status(self, pid, status, reason=None):
@@ -94,21 +73,13 @@ class FakeYooKassa:
     # -- the API --
     def _violation(self, h, what):
         self.violations.append(what)
-        self._reply(h, 400, {"type": "error", "code": "invalid_request", "description": what})
-
-    def _reply(self, h, status, obj):
-        data = json.dumps(obj).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        self.reply(h, 400, {"type": "error", "code": "invalid_request", "description": what})
 
     def _amount_ok(self, a):
         return (isinstance(a, dict) and isinstance(a.get("value"), str) and
                 AMOUNT.match(a["value"]) and a.get("currency") in ("RUB", "USD", "EUR"))
 
-    def _handle(self, h, method):
+    def handle(self, h, method):
         n = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(n) if n else b""
         key = h.headers.get("Idempotence-Key")
@@ -118,7 +89,7 @@ class FakeYooKassa:
         want = "Basic " + base64.b64encode(f"{self.shop_id}:{self.secret}".encode()).decode()
         if auth != want:
             self.violations.append(f"auth on {method} {h.path}")
-            return self._reply(h, 401, {"type": "error", "code": "invalid_credentials"})
+            return self.reply(h, 401, {"type": "error", "code": "invalid_credentials"})
         body = None
         if method == "POST":
             if h.headers.get("Content-Type", "").split(";")[0] != "application/json":
@@ -133,9 +104,9 @@ class FakeYooKassa:
                 prev = self.keys.get((h.path, key))
             if prev:
                 if prev[0] != body:
-                    return self._reply(h, 400, {"type": "error", "code": "invalid_request",
+                    return self.reply(h, 400, {"type": "error", "code": "invalid_request",
                                                 "description": "idempotence key duplicated"})
-                return self._reply(h, prev[1], prev[2])
+                return self.reply(h, prev[1], prev[2])
         m = re.fullmatch(r"/v3/payments/([A-Za-z0-9_-]+)(/capture|/cancel)?", h.path)
         if method == "POST" and h.path == "/v3/payments":
             status, reply = self._create(h, body)
@@ -161,7 +132,7 @@ class FakeYooKassa:
         if delay:
             time.sleep(delay)  # the payment exists; the answer comes late
         try:
-            self._reply(h, status, reply)
+            self.reply(h, status, reply)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
