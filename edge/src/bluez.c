@@ -53,6 +53,7 @@ typedef struct bz_dev {
     uint16_t uuids[BZ_UUIDS_MAX];
     size_t nuuids;
     bool present, connected, resolved, paired, pairing;
+    unsigned calls; /* D-Bus calls in flight whose reply points here: not evicted */
     int state;
     unsigned attempt;
     bool waiting_retry;
@@ -179,7 +180,7 @@ static bool dev_make_room(bluez *b)
     size_t victim = SIZE_MAX;
     for (size_t i = 0; i < b->ndev; i++) {
         bz_dev *d = b->devs[i];
-        if (d->state != BZ_IDLE || d->connected || dev_bound(b, d, NULL))
+        if (d->state != BZ_IDLE || d->connected || d->calls || dev_bound(b, d, NULL))
             continue;
         if (victim == SIZE_MAX || d->last_seen_mono < b->devs[victim]->last_seen_mono)
             victim = i;
@@ -575,6 +576,7 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
 {
     (void)ret;
     bz_dev *d = userdata;
+    d->calls--;
     const sd_bus_error *e = sd_bus_message_get_error(m);
     if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyConnected")) {
         metric_add(&m_dbus_errors, 1);
@@ -605,6 +607,7 @@ static void connect_dev(bluez *b, bz_dev *d)
     if (r >= 0)
         r = sd_bus_call_async(b->bus, NULL, call, on_connect_reply, d, 20 * 1000000ULL);
     sd_bus_message_unref(call);
+    d->calls += r >= 0;
     if (r < 0) {
         metric_add(&m_dbus_errors, 1);
         schedule_retry(d);
@@ -645,6 +648,7 @@ static int on_pair_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret)
 {
     (void)ret;
     bz_dev *d = userdata;
+    d->calls--;
     d->pairing = false;
     const sd_bus_error *e = sd_bus_message_get_error(m);
     if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyExists")) {
@@ -665,6 +669,7 @@ static int on_notify_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret)
 {
     (void)ret;
     bz_dev *d = userdata;
+    d->calls--;
     const sd_bus_error *e = sd_bus_message_get_error(m);
     if (!e)
         return 0;
@@ -674,9 +679,9 @@ static int on_notify_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret)
                 sd_bus_error_has_name(e, "org.bluez.Error.AuthenticationRequired");
     if (auth && !d->paired && !d->pairing && d->connected) {
         /* The characteristic needs encryption: bond through our Agent1. */
-        d->pairing = true;
-        sd_bus_call_method_async(d->owner->bus, NULL, "org.bluez", d->path, DEV_IFACE, "Pair",
-                                 on_pair_reply, d, "");
+        d->pairing = sd_bus_call_method_async(d->owner->bus, NULL, "org.bluez", d->path, DEV_IFACE,
+                                              "Pair", on_pair_reply, d, "") >= 0;
+        d->calls += d->pairing;
         return 0;
     }
     log_info("ble_notify_failed", "StartNotify failed", "device", d->address, "error", e->name);
@@ -687,6 +692,7 @@ static int on_read_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret)
 {
     (void)ret;
     bz_dev *d = userdata;
+    d->calls--;
     const void *p = NULL;
     size_t len = 0;
     uint8_t pct;
@@ -707,9 +713,10 @@ static void subscribe_char(bz_dev *d, bz_char *c)
         return;
     }
     c->notify_requested = true;
+    d->calls++;
     if (c->uuid == GATT_UUID_BATTERY_LEVEL) /* for the nearby list; not a reading */
-        sd_bus_call_method_async(bus, NULL, "org.bluez", c->path, CHAR_IFACE, "ReadValue",
-                                 on_read_reply, d, "a{sv}", 0);
+        d->calls += sd_bus_call_method_async(bus, NULL, "org.bluez", c->path, CHAR_IFACE,
+                                             "ReadValue", on_read_reply, d, "a{sv}", 0) >= 0;
 }
 
 static void subscribe_all(bz_dev *d)

@@ -203,6 +203,14 @@ def test_discover_pair_from_cloud_readings_for_that_user(workdir, ble):
         assert status == 200, body
         assert body["gateway_status"] == "bound"
         ble.wait(lambda st: st[strap]["start_notify"] >= 2, what="subscribed to HR + battery")
+        # Connected, the strap's battery shows up in the next snapshot.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            near = wait_nearby(alice, GW, strap)
+            if near.get("battery") == 85 and near["connected"] and near["bound"]:
+                break
+            time.sleep(0.3)
+        assert near.get("battery") == 85 and near["connected"] and near["bound"], near
         # Bob cannot take it over.
         status, body = bob.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": strap})
         assert status == 409 and body["error"] == "bound_to_other"
