@@ -202,6 +202,23 @@ def run(stack):
         time.sleep(0.3)
     rows = done_workouts(stack)
     assert len(rows) == 3, rows
+
+    # Company analytics with an operator token minted by the operator CLI.
+    tok = subprocess.run([os.path.join(BIN, "fitgate-core"), "identity", "token", "ops", "--admin",
+                          f"--data_dir={stack.dir}/core"], capture_output=True, text=True,
+                         timeout=30)
+    assert tok.returncode == 0, tok.stderr[-2000:]
+    token = tok.stdout.strip().splitlines()[-1]
+    rq = urllib.request.Request(f"http://127.0.0.1:{stack.http_port}/api/v1/admin/analytics"
+                                "?format=csv", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(rq, timeout=10) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+        csv = r.read().decode()
+    lines = csv.splitlines()
+    assert lines[0] == "section,key,day,value"
+    assert f"workouts_per_gym,{stack.gateway}.workouts,,3" in lines, csv
+    assert any(l.startswith("registrations,telegram,") for l in lines), csv
+    assert "funnel,first_workout,,1" in lines, csv
     return rows
 
 
