@@ -695,6 +695,28 @@ static int h_audit(void *ctx, api_req *rq)
     return api_reply_json(rq, 200, o);
 }
 
+/* Operators: lift a lockout (after checking who asks, out of band). */
+static int h_admin_unlock(void *ctx, api_req *rq)
+{
+    idn *d = ctx;
+    const char *arg = api_path_arg(rq, 0);
+    char *end = NULL;
+    long long uid = arg ? strtoll(arg, &end, 10) : 0;
+    if (!arg || !end || *end || uid <= 0)
+        return api_reply_error(rq, 400, "malformed", "user id expected");
+    pthread_mutex_lock(&d->mu);
+    int rc = idn_exec_i(d, "DELETE FROM identity_throttle WHERE user_id = ?", 1, uid, 0, 0, 0);
+    int n = sqlite3_changes(d->db);
+    if (rc == 0 && n > 0)
+        idn_audit(d, uid, "unlocked", api_peer_ip(rq), api_who(rq)->subject);
+    pthread_mutex_unlock(&d->mu);
+    if (rc < 0)
+        return api_reply_error(rq, 500, "internal", "cannot unlock");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "unlocked", n > 0);
+    return api_reply_json(rq, 200, o);
+}
+
 static int h_jwks(void *ctx, api_req *rq)
 {
     api_reply_header(rq, "Cache-Control", "public, max-age=300");
@@ -738,5 +760,6 @@ const api_route idn_routes_session[] = {
     {"GET", "/api/v1/me/audit", API_USER, "me_audit", h_audit},
     {"GET", "/.well-known/jwks.json", API_PUBLIC, "jwks", h_jwks},
     {"GET", "/internal/v1/users/*/contact", API_INTERNAL, "internal_contact", h_internal_contact},
+    {"POST", "/admin/v1/users/*/unlock", API_ADMIN, "admin_unlock", h_admin_unlock},
 };
 const size_t idn_routes_session_n = sizeof idn_routes_session / sizeof idn_routes_session[0];

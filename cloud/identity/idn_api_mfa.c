@@ -75,10 +75,23 @@ static int h_status(void *ctx, api_req *rq)
     return api_reply_json(rq, 200, o);
 }
 
+/* Adding a factor to an account that already has one is sensitive too: a
+ * stolen session must not add the thief's authenticator. 0 go on, else
+ * answered. */
+static int step_up_if_protected(idn *d, api_req *rq)
+{
+    pthread_mutex_lock(&d->mu);
+    int m = idn_mfa_methods(d, api_who(rq)->user_id);
+    pthread_mutex_unlock(&d->mu);
+    return m > 0 ? idn_require_step_up(d, rq, api_body_json(rq)) : 0;
+}
+
 static int h_totp_setup(void *ctx, api_req *rq)
 {
     idn *d = ctx;
     const api_principal *p = api_who(rq);
+    if (step_up_if_protected(d, rq))
+        return 0;
     char account[64], secret[OTP_B32_MAX];
     snprintf(account, sizeof account, "user %lld", (long long)p->user_id);
     char *uri = NULL;
@@ -169,6 +182,8 @@ static int h_otp_start(void *ctx, api_req *rq)
     const char *ch = idn_jstr(b, "channel"), *dest = idn_jstr(b, "destination");
     if (!ch)
         return api_reply_error(rq, 400, "malformed", "expected {channel, destination}");
+    if (step_up_if_protected(d, rq))
+        return 0;
     const char *err = NULL;
     if (idn_oob_enroll(d, api_who(rq)->user_id, ch, dest, &err) == 0) {
         cJSON *o = cJSON_CreateObject();

@@ -260,11 +260,7 @@ static int h_wa_code_send(void *ctx, api_req *rq)
     if (!d->cfg.channels || idn_ip_blocked(d, api_peer_ip(rq)))
         return api_reply_error(rq, 429, "rate_limited", "try again later");
     char code[8], label[96];
-    uint32_t r;
-    do
-        crypto_random(&r, sizeof r);
-    while (r >= 4294000000u);
-    snprintf(code, sizeof code, "%06u", r % 1000000u);
+    snprintf(code, sizeof code, "%06u", idn_random_code());
     snprintf(label, sizeof label, "wa_signin|%s", phone);
     uint8_t h[32];
     idn_code_hash(d, label, code, h);

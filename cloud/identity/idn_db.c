@@ -176,6 +176,7 @@ static const char *const event_names[] = {
     "backup_codes_generated",
     "oob_sent",
     "bad_input",
+    "unlocked",
     "other",
 };
 #define N_EVENTS (sizeof event_names / sizeof event_names[0])

@@ -205,6 +205,8 @@ int idn_oob_enroll(idn *d, int64_t user_id, const char *channel, const char *des
  * e-mail). */
 int idn_oob_confirm(idn *d, int64_t user_id, const char *channel, const char *code, const char *ip,
                     cJSON **codes, idn_mfa_result *res, int *retry_after_s);
+/* A uniformly random 6-digit one-time code (0 .. 999999). */
+uint32_t idn_random_code(void);
 /* Send a sign-in / step-up code by method. 0, -1; *status_out an api error
  * word on failure. Takes d->mu itself. */
 int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpose,

@@ -61,7 +61,7 @@ static int sent_since(idn *d, int64_t user_id, const char *channel, const char *
     return n;
 }
 
-static uint32_t random_code(void)
+uint32_t idn_random_code(void)
 {
     /* Uniform in [0, 10^6): reject the top of the 32-bit range. */
     const uint32_t limit = UINT32_MAX - UINT32_MAX % 1000000u;
@@ -113,7 +113,7 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
         idn_user u;
         if (idn_user_get(d, user_id, &u) == 0)
             snprintf(lang, sizeof lang, "%s", u.lang);
-        snprintf(code, sizeof code, "%06u", random_code());
+        snprintf(code, sizeof code, "%06u", idn_random_code());
         code_label(user_id, method, enroll ? "enroll" : "auth", label);
         uint8_t h[32];
         idn_code_hash(d, label, code, h);

@@ -309,10 +309,18 @@ def test_totp_backup_codes_throttle(env):
     assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "totp", "code": "000000"})[0] == 423
     st, e, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "backup", "code": codes[2]})
     assert st == 423 and e["error"] == "locked"
+    # an operator lifts the lockout (admin token; internal and user tokens may not)
+    unlock = f"/admin/v1/users/{b['user']['id']}/unlock"
+    assert api.call("POST", unlock, {}, token=b["token"])[0] == 403
+    assert api.call("POST", unlock, {}, token=cli(env, "token", "notifier"))[0] == 403
+    st, u, _ = api.call("POST", unlock, {}, token=cli(env, "token", "ops-anna", "--admin"))
+    assert st == 200 and u["unlocked"]
+    st, s4, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "backup", "code": codes[2]})
+    assert st == 200, s4
     # the audit log has the story
     st, au, _ = api.call("GET", "/api/v1/me/audit", token=s3["token"])
     events = [x["event"] for x in au["events"]]
-    for ev in ("registered", "2fa_enabled", "mfa_failed", "mfa_ok", "backup_code_used", "mfa_locked"):
+    for ev in ("registered", "2fa_enabled", "mfa_failed", "mfa_ok", "backup_code_used", "mfa_locked", "unlocked"):
         assert ev in events, events
 
 
@@ -361,6 +369,18 @@ def test_sms_telegram_email_codes(env):
     ch2 = sign_in(api, user)  # the used code does not work again
     assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch2["mfa_token"], "method": "sms", "code": code})[0] == 401
     tok = s["token"]
+    # adding another factor to a protected account needs a fresh second factor
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_sessions SET mfa_ms = 0 WHERE id = ?", (s["session_id"],))
+    con.execute("UPDATE identity_oob_codes SET created_ms = created_ms - 31000")
+    con.commit()
+    con.close()
+    st, e, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "telegram"}, token=tok)
+    assert st == 403 and e["error"] == "second_factor_required" and "sms" in e["methods"]
+    assert api.call("POST", "/api/v1/me/2fa/step-up/send", {"method": "sms"}, token=tok)[0] == 200
+    code = last_code([t for _, t in env.fakes.sms])
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/step-up", {"method": "sms", "code": code}, token=tok)
+    assert st == 200 and r["ok"]
     # Telegram codes go to the user's chat through the Bot API
     st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "telegram"}, token=tok)
     assert st == 200, r
