@@ -34,7 +34,7 @@ from fakes.yookassa import FakeYooKassa
 from stack import BIN, ROOT, Stack
 from tginit import DEV_BOT_TOKEN, init_data
 
-PAYMENT_TIMEOUT_S = 4
+PAYMENT_TIMEOUT_S = 6  # long enough for a loaded 2-core machine under ASan
 STEPUP_MINOR = 1000000  # payments above 10,000.00 RUB need a recent second factor
 CATALOGUE = {"products": [
     {"slug": "strap", "title": "HR strap", "variants": [
@@ -258,11 +258,14 @@ def test_idempotency_over_http(env):
     assert code4 == 400 and b4["error"] == "idempotency_key_required"
     # A concurrent retry while the first still waits for ЮKassa: 409.
     key = env.key()
-    env.yk.delay_create.append(1.0)
+    env.yk.delay_create.append(0.8)  # under provider_timeout_ms
     res = {}
+    before = env.yk.count("POST", "/v3/payments")
     t = threading.Thread(target=lambda: res.update(first=env.checkout(items, key=key)))
     t.start()
-    time.sleep(0.4)
+    deadline = time.time() + 10
+    while env.yk.count("POST", "/v3/payments") == before and time.time() < deadline:
+        time.sleep(0.01)  # the first request now waits for ЮKassa
     code5, h5, b5 = env.checkout(items, key=key)
     t.join()
     assert res["first"][0] == 201
