@@ -532,6 +532,7 @@ static int parse_device_props(bluez *b, bz_dev *d, sd_bus_message *m)
     if (d->connected && !was_connected) {
         d->state = BZ_UP;
         d->attempt = 0;
+        derive_forget(b->dv, d->address); /* a gap: no speed across it */
         log_info("ble_connected", "device connected", "device", d->address);
     } else if (!d->connected && was_connected) {
         d->resolved = false;

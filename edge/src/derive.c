@@ -88,6 +88,13 @@ static void apply_csc(derive *d, const uint8_t *buf, size_t len, fp_reading *r)
         fp_reading_add(r, FP_Q_DISTANCE, m.wheel_revs * d->circumference_m);
 }
 
+void derive_forget(derive *d, const char *device)
+{
+    for (size_t i = 0; d && i < d->max; i++)
+        if (d->entries[i].device[0] && strcmp(d->entries[i].device, device) == 0)
+            memset(&d->entries[i], 0, sizeof d->entries[i]);
+}
+
 void derive_apply(derive *d, uint16_t uuid16, const uint8_t *buf, size_t len, fp_reading *r)
 {
     if (d && uuid16 == UUID_CSC && r->kind == FP_KIND_CYCLING)

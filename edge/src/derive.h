@@ -23,6 +23,10 @@ typedef struct derive derive;
 derive *derive_new(size_t max_devices, double wheel_circumference_m);
 void derive_free(derive *d);
 
+/* Forget the previous sample of device (a BLE reconnection: CSC event times
+ * wrap every 64 s, so a difference across a longer gap would be wrong). */
+void derive_forget(derive *d, const char *device);
+
 /* r was decoded from (uuid16, buf, len) for r->device: add what the previous
  * sample makes computable (CSC: speed, cadence, cumulative distance). Leaves r
  * as it was for other characteristics or when nothing can be derived yet. */

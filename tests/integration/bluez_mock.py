@@ -163,6 +163,9 @@ def _remove_gatt(dev):
 def _set_link(dev, up):
     st = dev.fit
     st['connected'] = up
+    g = _state()
+    g['now_connected'] = g.get('now_connected', 0) + (1 if up else -1)
+    g['max_connected'] = max(g.get('max_connected', 0), g['now_connected'])
     dev.props[DEVICE_IFACE]['Connected'] = dbus.Boolean(up, variant_level=1)
     changed = {'Connected': dbus.Boolean(up, variant_level=1)}
     if not up:
@@ -369,6 +372,8 @@ def Stats(self):
             adapter.props['org.bluez.Adapter1'].get('DiscoveryFilter') or {},
             default=lambda o: str(o))) if adapter else {},
         'agents': [str(a) for a in _objects()['/org/bluez'].agent_paths],
+        'now_connected': _state().get('now_connected', 0),
+        'max_connected': _state().get('max_connected', 0),
     }
     del root
     return json.dumps(out, default=lambda o: int(o) if isinstance(o, (dbus.Boolean,)) else str(o))

@@ -296,8 +296,13 @@ def test_device_drops_and_returns_reconnects_without_duplicates(workdir, ble):
         time.sleep(1.0)
         rows = stored_rows(s, dev)
         assert len(rows) == 20                     # every notification exactly once
-        revs = sorted(json.loads(r[5])["v"]["wheel_revs"] for r in rows)
-        assert revs == sorted([1000 + 2 * i for i in range(10)] + [2000 + 2 * i for i in range(10)])
+        vals = sorted((json.loads(r[5])["v"] for r in rows), key=lambda v: v["wheel_revs"])
+        revs = [v["wheel_revs"] for v in vals]
+        assert revs == [1000 + 2 * i for i in range(10)] + [2000 + 2 * i for i in range(10)]
+        # Gap handled: no speed across the reconnection (the first sample of each
+        # connection has only counters), a speed between samples of one connection.
+        assert "speed" not in vals[0] and "speed" not in vals[10], (vals[0], vals[10])
+        assert all(v["speed"] > 0 for v in vals[1:10] + vals[11:])
     finally:
         finish(s)
 
@@ -347,6 +352,31 @@ def test_fifty_devices_at_once(workdir, ble):
         if not asan:
             assert rss_kb < 48 * 1024, rss_kb
         print(f"edge RSS with 50 devices: {rss_kb} KiB")
+    finally:
+        finish(s)
+
+
+def test_max_connections_respected(workdir, ble):
+    s = make_stack(workdir, edge_args=["--max-connections=2"])
+    try:
+        devs = [f"C0:FF:EE:00:06:{i:02X}" for i in range(4)]
+        for a in devs:
+            ble.add(a, "Strap", "hr")
+        time.sleep(0.5)
+        for i, a in enumerate(devs):
+            assert mqtt_cmd(s, {"v": 1, "id": f"m{i}", "op": "bind", "args": {"device": a}})["ok"]
+        st = ble.wait(lambda st: st["_adapter"]["now_connected"] == 2, what="two connected")
+        time.sleep(1.5)                     # and it stays at two
+        st = ble.stats()
+        assert st["_adapter"]["max_connected"] == 2 and st["_adapter"]["now_connected"] == 2
+        waiting = [a for a in devs if not st[a]["connected"]]
+        assert len(waiting) == 2
+        # One connected strap leaves: its slot goes to a waiting one.
+        gone = [a for a in devs if st[a]["connected"]][0]
+        ble.vanish(gone)
+        st = ble.wait(lambda st: sum(st[a]["connected"] for a in waiting) == 1,
+                      what="a waiting strap took the free slot")
+        assert st["_adapter"]["max_connected"] == 2
     finally:
         finish(s)
 

@@ -7,7 +7,7 @@ fitgate_unit_test(NAME test_edge_cmd SOURCES edge_bluez/test_cmd.c ${EB}/cmd_par
                   LIBS fitproto fitcommon PkgConfig::CJSON PkgConfig::SQLITE)
 target_include_directories(test_edge_cmd PRIVATE ${EB})
 fitgate_unit_test(NAME test_edge_bluez_policy SOURCES edge_bluez/test_policy.c
-                  ${EB}/bluez_policy.c LIBS fitdrivers fitproto)
+                  ${EB}/bluez_policy.c ${EB}/derive.c LIBS fitdrivers fitproto)
 target_include_directories(test_edge_bluez_policy PRIVATE ${EB})
 if(TARGET fitdevices)
   fitgate_unit_test(NAME test_fitdevices_qr SOURCES edge_bluez/test_qr.c LIBS fitdevices)

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "bluez_policy.h"
+#include "derive.h"
+#include "fitdrivers/gatt.h"
 
 static void test_backoff(void **state)
 {
@@ -93,6 +95,36 @@ static void test_wheel_rescale(void **state)
     assert_float_equal(v, 3.0, 1e-12);
 }
 
+/* A reconnection is a gap: derive_forget() makes the next CSC sample give
+ * counters only, never a speed computed across the gap. */
+static void test_reconnect_gap(void **state)
+{
+    (void)state;
+    derive *dv = derive_new(4, 2.0);
+    assert_non_null(dv);
+    uint8_t a[11] = {0x03, 100, 0, 0, 0, 0x00, 0x04, 10, 0, 0x00, 0x04};
+    uint8_t b[11] = {0x03, 102, 0, 0, 0, 0x00, 0x08, 11, 0, 0x00, 0x08};
+    uint8_t c[11] = {0x03, 200, 0, 0, 0, 0x00, 0x0C, 40, 0, 0x00, 0x0C};
+    fp_reading r;
+    double v;
+    const uint8_t *seq[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(gatt_decode(0x2A5B, seq[i], 11, "csc-1", 1764000000000LL + i, &r), FP_OK);
+        if (i == 2)
+            derive_forget(dv, "csc-1");
+        derive_apply(dv, 0x2A5B, seq[i], 11, &r);
+        bool has = fp_reading_get(&r, FP_Q_SPEED, &v);
+        if (i == 1) {
+            assert_true(has);
+            assert_float_equal(v, 4.0, 1e-9); /* 2 revs x 2 m in 1 s */
+        } else {
+            assert_false(has);
+        }
+    }
+    derive_forget(dv, "never-seen"); /* harmless */
+    derive_free(dv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_uuid16),
         cmocka_unit_test(test_paths_and_addresses),
         cmocka_unit_test(test_wheel_rescale),
+        cmocka_unit_test(test_reconnect_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
