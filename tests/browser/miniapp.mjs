@@ -182,6 +182,25 @@ function totp(key, at = Date.now()) {
   return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, '0');
 }
 
+// Security screen: turn on the authenticator app with the code computed from
+// the manual key; returns the backup codes shown once.
+async function enableTotp(page, shot) {
+  await go(page, 'security');
+  await page.click('#totp-setup');
+  await page.waitForSelector('#totp-secret');
+  const key = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
+  const qr = await page.evaluate(() => !!document.querySelector('img.qr')?.complete);
+  if (shot) await shot('totp-setup');
+  await page.fill('#totp-confirm input', totp(key));
+  await page.click('#totp-confirm button[type=submit]');
+  await page.waitForSelector('#backup-codes li');
+  const backup = await page.$$eval('#backup-codes li', (l) => l.map((x) => x.textContent.trim()));
+  if (shot) await shot('backup-codes');
+  await page.click('#backup-done');
+  await page.waitForSelector('#mfa-state');
+  return { key, backup, qr, mfaState: (await page.textContent('#mfa-state')).trim() };
+}
+
 async function journey() {
   const { page, errors } = await openPage();
   const out = {};
@@ -191,21 +210,10 @@ async function journey() {
   out.user = (await page.textContent('#user')).trim();
 
   // 2FA: authenticator app.
-  await go(page, 'security');
-  await page.click('#totp-setup');
-  await page.waitForSelector('#totp-secret');
-  const key = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
-  out.qr = await page.evaluate(() => !!document.querySelector('img.qr')?.complete);
-  await shot('totp-setup');
-  await page.fill('#totp-confirm input', totp(key));
-  await page.click('#totp-confirm button[type=submit]');
-  await page.waitForSelector('#backup-codes li');
-  const backup = await page.$$eval('#backup-codes li', (l) => l.map((x) => x.textContent.trim()));
+  const { backup, qr, mfaState } = await enableTotp(page, shot);
+  out.qr = qr;
   out.backupCodes = backup.length;
-  await shot('backup-codes');
-  await page.click('#backup-done');
-  await page.waitForSelector('#mfa-state');
-  out.mfaState = (await page.textContent('#mfa-state')).trim();
+  out.mfaState = mfaState;
 
   // Pair the strap the gateway sees.
   await go(page, 'devices');
@@ -311,11 +319,21 @@ async function shop() {
   await page.waitForSelector('#view .notice-ok', { timeout: 20000 });
   out.result = (await page.textContent('#view .notice-ok')).trim();
   await shot('paid');
-  // The old shop's orders, read-only, next to the new one.
+  // The old shop's orders, read-only, next to the new one. Linking is a
+  // sensitive action: identity asks for two-step verification (turned on
+  // here) and a fresh second factor (a backup code) when it serves the link.
+  const { backup } = await enableTotp(page);
   await go(page, 'shop/link');
   await page.fill('#legacy-link input[name=login]', login);
   await page.fill('#legacy-link input[name=password]', password);
   await page.click('#legacy-link button[type=submit]');
+  const asked = await page.waitForSelector('#stepup-form', { timeout: 5000 }).then(() => true, () => false);
+  out.stepUpAsked = asked;
+  if (asked) {
+    await page.check('#stepup-form input[value=backup]');
+    await page.fill('#stepup-code', backup[0]);
+    await page.click('#stepup-form button[type=submit]');
+  }
   await page.waitForFunction(() => document.querySelector('#view')?.dataset.screen === 'shop' &&
     document.querySelector('#legacy-orders li'), null, { timeout: 15000 });
   out.orders = await page.$$eval('#orders li a', (l) => l.map((a) => a.dataset.id));
@@ -333,6 +351,16 @@ const parts = { telegram, lang, layout, reconnect, journey, shop };
 try {
   if (!parts[part]) throw new Error('unknown part ' + part);
   console.log(JSON.stringify(await parts[part]()));
+} catch (e) {
+  // What the screen showed when a step failed, for the test's message.
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) {
+      const text = await p.evaluate(() => document.querySelector('#view')?.textContent?.slice(0, 400)).catch(() => '');
+      console.error(`screen at failure (${p.url()}): ${text}`);
+      await p.screenshot({ path: join(shots, `failed-${part}.png`) }).catch(() => {});
+    }
+  }
+  throw e;
 } finally {
   await browser.close();
 }

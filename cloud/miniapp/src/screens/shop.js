@@ -317,6 +317,9 @@ function link(view, app) {
       if (e.code === 'cancelled') return;
       haptic('error');
       msg.textContent = errorText(e);
+      if (e.code === 'second_factor_setup_required') {
+        msg.append(' ', h('a', { href: '#/security' }, t('more.security')));
+      }
     }
   });
   const stepBox = h('div');
