@@ -150,9 +150,6 @@ static int list_orders(void *ctx, api_req *rq)
             cJSON *o = shop_order_build(sh, sqlite3_column_int64(st, 0), user);
             if (!o)
                 continue;
-            char ref[32];
-            snprintf(ref, sizeof ref, "fg-%lld", (long long)sqlite3_column_int64(st, 0));
-            cJSON_AddStringToObject(o, "ref", ref);
             cJSON_DeleteItemFromObjectCaseSensitive(o, "history");
             cJSON_AddItemToArray(all, o);
         }

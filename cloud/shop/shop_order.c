@@ -81,7 +81,10 @@ cJSON *shop_order_build(shop *sh, int64_t order_id, int64_t user_id)
         o = cJSON_CreateObject();
         char num[32], total[32];
         snprintf(num, sizeof num, "FG-%06lld", (long long)order_id);
+        char ref[32];
+        snprintf(ref, sizeof ref, "fg-%lld", (long long)order_id);
         cJSON_AddStringToObject(o, "source", "fitgate");
+        cJSON_AddStringToObject(o, "ref", ref);
         cJSON_AddNumberToObject(o, "id", (double)order_id);
         cJSON_AddStringToObject(o, "number", num);
         cJSON_AddNumberToObject(o, "user_id", (double)sqlite3_column_int64(st, 1));

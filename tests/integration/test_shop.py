@@ -205,6 +205,7 @@ def test_paid_checkout(env):
     assert code == 201, body
     o = body["order"]
     assert o["state"] == "pending_payment" and o["total_minor"] == 399000 + 2 * 129900
+    assert o["ref"] == f"fg-{o['id']}" and o["source"] == "fitgate"
     assert o["payment"]["url"].startswith("https://yoomoney.ru/checkout/")
     pid = payment_of(env, o["id"])
     create = [r for r in env.yk.requests if r[0] == "POST" and r[1] == "/v3/payments"][-1]
