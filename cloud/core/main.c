@@ -54,6 +54,7 @@ typedef struct core_config {
     char enrol_ca_cert[1024], enrol_ca_key[1024]; /* gateway CA: enables enrolment */
     int64_t enrol_cert_days;
     int64_t workout_idle_s, workout_max_skew_s; /* progress: sessions */
+    int64_t workout_keep_samples_days;          /* 0: keep every sample */
     char rebuild[32];                           /* "progress": replay, then exit */
     /* Outside messaging APIs (notify/channels.h); secrets come from files. */
     char telegram_api_base[256], whatsapp_api_base[256], whatsapp_phone_number_id[64];
@@ -119,6 +120,7 @@ static const char *usage =
     "  enrol_cert_days=N              gateway certificate lifetime (365)\n"
     "  workout_idle_s=N               a workout ends after N s without readings (300)\n"
     "  workout_max_skew_s=N           readings stamped further ahead are clamped (300)\n"
+    "  workout_keep_samples_days=N    drop samples of older workouts, keep charts (0: never)\n"
     "  rebuild=progress               replay the bus into empty progress tables, exit\n"
     "  telegram_api_base=URL          Bot API (https://api.telegram.org)\n"
     "  whatsapp_api_base=URL, whatsapp_phone_number_id, whatsapp_token_file=FILE,\n"
@@ -220,6 +222,8 @@ static int core_setting(void *ctx, const char *k, const char *v)
         return cfg_parse_int(v, 1, 86400, &c->workout_idle_s);
     if (!strcmp(k, "workout_max_skew_s"))
         return cfg_parse_int(v, 1, 86400, &c->workout_max_skew_s);
+    if (!strcmp(k, "workout_keep_samples_days"))
+        return cfg_parse_int(v, 0, 36500, &c->workout_keep_samples_days);
     if (!strcmp(k, "log_level"))
         return log_level_parse(v, &c->level);
     if (!strcmp(k, "devices_mqtt_certfile"))
@@ -447,7 +451,8 @@ static int core_start(core *k)
         return -1;
     if (c->roles & ROLE_WORKER && worker_new(&k->wk, k->ev, k->b, db) < 0)
         return -1;
-    progress_cfg pc = {c->workout_idle_s * 1000, c->workout_max_skew_s * 1000};
+    progress_cfg pc = {c->workout_idle_s * 1000, c->workout_max_skew_s * 1000,
+                       c->workout_keep_samples_days * 86400000};
     if (c->roles & ROLE_WORKER && progress_worker_new(&k->pw, k->ev, k->b, db, &pc) < 0)
         return -1;
     if (c->roles & ROLE_API) {
@@ -587,7 +592,8 @@ static int rebuild(core *k)
     }
     char db[1100];
     snprintf(db, sizeof db, "%s/core.db", k->cfg.data_dir);
-    progress_cfg pc = {k->cfg.workout_idle_s * 1000, k->cfg.workout_max_skew_s * 1000};
+    progress_cfg pc = {k->cfg.workout_idle_s * 1000, k->cfg.workout_max_skew_s * 1000,
+                       k->cfg.workout_keep_samples_days * 86400000};
     int rc = open_bus(k) < 0 || progress_rebuild(k->b, db, &pc, 2000) < 0;
     bus_close(k->b);
     return rc;

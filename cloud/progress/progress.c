@@ -13,7 +13,7 @@
 #define DIRTY_MAX 32 /* distinct users / workouts touched by one readings event */
 
 static metric m_applied, m_dups, m_bad, m_unbound, m_skewed, m_completed, m_unknown,
-    m_seen_completed;
+    m_seen_completed, m_sealed_late;
 static int metrics_done;
 
 static void progress_metrics_init(void)
@@ -34,6 +34,8 @@ static void progress_metrics_init(void)
                     "Workouts completed", NULL);
     metric_register(&m_seen_completed, "fitgate_progress_completed_seen_total", "counter",
                     "WorkoutCompleted events read back from the bus", NULL);
+    metric_register(&m_sealed_late, "fitgate_progress_late_after_seal_total", "counter",
+                    "Readings for workouts whose samples were already dropped (not counted)", NULL);
     metric_register(&m_unknown, "fitgate_progress_unknown_types_total", "counter",
                     "Events of types the projection does not use (skipped)", NULL);
 }
@@ -47,6 +49,7 @@ int progress_open(progress **out, const char *db_path, const progress_cfg *cfg)
         return -1;
     p->cfg.idle_ms = cfg && cfg->idle_ms > 0 ? cfg->idle_ms : 300000;
     p->cfg.max_skew_ms = cfg && cfg->max_skew_ms > 0 ? cfg->max_skew_ms : 300000;
+    p->cfg.keep_samples_ms = cfg && cfg->keep_samples_ms > 0 ? cfg->keep_samples_ms : 0;
     if (progress_db_open(&p->db, db_path) < 0 || progress_schema(p->db) < 0 ||
         store_open(&p->st, db_path) != STORE_OK) {
         progress_close(p);
@@ -99,7 +102,8 @@ static int hot_step(sqlite3_stmt *st, int64_t *v)
     return rc;
 }
 
-static const char SQL_SPANS[] = "SELECT id, start_ms, end_ms, stopped, done FROM progress_workout"
+static const char SQL_SPANS[] = "SELECT id, start_ms, end_ms, stopped, done + sealed"
+                                " FROM progress_workout"
                                 " WHERE user_id=?1 AND end_ms >= ?2 - ?3 AND start_ms <= ?2 + ?3"
                                 " ORDER BY start_ms LIMIT 4";
 static const char SQL_STOPS[] =
@@ -406,6 +410,14 @@ static int place_sample(progress *p, int64_t user, int has_stops, const char *ga
         }
     n = kept;
     wo_pick pk = wo_session_pick(spans, n, s->ts_ms, idle);
+    /* done == 2: sealed (samples dropped, keep_samples_ms): its metrics can
+     * no longer be computed again, so a reading for it is counted, not kept. */
+    if ((pk.kind != WO_PICK_NEW && done[pk.a] == 2) ||
+        (pk.kind == WO_PICK_BRIDGE && done[pk.b] == 2)) {
+        metric_add(&m_sealed_late, 1);
+        *late_wid = -1;
+        return 0;
+    }
     int64_t wid;
     if (pk.kind == WO_PICK_NEW) {
         if (!(st = hot(p, SQL_NEW_WORKOUT)))
@@ -586,6 +598,8 @@ static int apply_readings_tx(progress *p, const fp_batch *b, int64_t ingest_ms, 
         int64_t arrival = ingest_ms > 0 ? ingest_ms : now_ms;
         if (place_sample(p, user, has_stops, b->gateway, r->device, &s, arrival, &late_wid) < 0)
             goto out;
+        if (late_wid < 0)
+            continue; /* for a sealed workout: dropped */
         int added = dirty_add(&users, user);
         if (added < 0) { /* more users than we track: settle this one now */
             if (user_seen(p, user, s.ts_ms) < 0 || close_by_watermark(p, user) < 0)
@@ -648,7 +662,7 @@ static int apply_stop(progress *p, int64_t user, int64_t at_ms)
         return -1;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(p->db,
-                           "SELECT id, done FROM progress_workout WHERE user_id=?1"
+                           "SELECT id, done FROM progress_workout WHERE user_id=?1 AND sealed=0"
                            " AND start_ms <= ?2 AND end_ms + ?3 >= ?2 ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -844,6 +858,48 @@ out:
     return rc;
 }
 
+/* Drop the samples of workouts that ended more than keep_samples_ms ago,
+ * keeping their chart series; inside the caller's transaction. */
+static int seal_old(progress *p, int64_t now_ms)
+{
+    if (!p->cfg.keep_samples_ms)
+        return 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT id, start_ms, end_ms FROM progress_workout WHERE done=1"
+                           " AND sealed=0 AND end_ms < ?1 ORDER BY id LIMIT 16",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, now_ms - p->cfg.keep_samples_ms);
+    int64_t w[16][3];
+    size_t n = 0;
+    while (n < 16 && sqlite3_step(st) == SQLITE_ROW) {
+        for (int k = 0; k < 3; k++)
+            w[n][k] = sqlite3_column_int64(st, k);
+        n++;
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *ser = progress_series(p->db, w[i][0], w[i][1], w[i][2], PROGRESS_SERIES_KEPT);
+        char *text = ser ? cJSON_PrintUnformatted(ser) : NULL;
+        cJSON_Delete(ser);
+        int rc = -1;
+        if (text &&
+            sqlite3_prepare_v2(p->db, "UPDATE progress_workout SET sealed=1, series=?2 WHERE id=?1",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, w[i][0]);
+            sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+            sqlite3_finalize(st);
+        }
+        free(text);
+        if (rc < 0 ||
+            progress_exec(p->db, "DELETE FROM progress_sample WHERE workout_id=?1", 1, w[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int progress_tick(progress *p, int64_t now_ms)
 {
     if (sqlite3_exec(p->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -864,6 +920,8 @@ int progress_tick(progress *p, int64_t now_ms)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = complete(p, ids[i]);
+    if (rc == 0)
+        rc = seal_old(p, now_ms);
     if (rc == 0 && sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = -1;
     if (rc < 0) {

@@ -33,8 +33,10 @@
 #define PROGRESS_TYPE_STOP "fit.workout.stop_requested.v1" /* on EVT_TOPIC_WORKOUTS */
 
 typedef struct progress_cfg {
-    int64_t idle_ms;     /* a session ends after this long without readings (300000) */
-    int64_t max_skew_ms; /* readings further ahead of ingest are clamped (300000) */
+    int64_t idle_ms;         /* a session ends after this long without readings (300000) */
+    int64_t max_skew_ms;     /* readings further ahead of ingest are clamped (300000) */
+    int64_t keep_samples_ms; /* samples of workouts that ended longer ago are dropped,
+                                their chart series kept (0: keep every sample) */
 } progress_cfg;
 
 typedef struct progress progress;

@@ -123,65 +123,6 @@ static int list_workouts(void *ctx, api_req *rq)
     return api_reply_json(rq, 200, body);
 }
 
-/* Downsample: at most `points` buckets of equal time; each bucket the mean
- * of each quantity present in it. */
-typedef struct bucket {
-    double hr, speed, power, cadence;
-    int nhr, nspeed, npower, ncad;
-} bucket;
-
-static cJSON *series(progress_api *a, int64_t wid, int64_t start, int64_t end, int points)
-{
-    sqlite3_stmt *st = papi_prep(a, "SELECT ts_ms, data FROM progress_sample WHERE workout_id=?1");
-    if (!st)
-        return NULL;
-    sqlite3_bind_int64(st, 1, wid);
-    bucket *b = calloc((size_t)points, sizeof *b);
-    if (!b) {
-        sqlite3_finalize(st);
-        return NULL;
-    }
-    int64_t span = end > start ? end - start : 1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        wo_sample s;
-        if (!wo_sample_unpack(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-                              sqlite3_column_int64(st, 0), &s))
-            continue;
-        int64_t i = (s.ts_ms - start) * points / (span + 1);
-        if (i < 0 || i >= points)
-            continue;
-        bucket *x = &b[i];
-        if (s.mask & WO_HR)
-            x->hr += s.hr, x->nhr++;
-        if (s.mask & WO_SPEED)
-            x->speed += s.speed, x->nspeed++;
-        if (s.mask & WO_POWER)
-            x->power += s.power, x->npower++;
-        if (s.mask & WO_CADENCE)
-            x->cadence += s.cadence, x->ncad++;
-    }
-    sqlite3_finalize(st);
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < points; i++) {
-        bucket *x = &b[i];
-        if (!x->nhr && !x->nspeed && !x->npower && !x->ncad)
-            continue;
-        cJSON *pt = cJSON_CreateObject();
-        cJSON_AddNumberToObject(pt, "t_s", (double)((int64_t)i * (span + 1) / points) / 1000.0);
-        if (x->nhr)
-            cJSON_AddNumberToObject(pt, "hr", x->hr / x->nhr);
-        if (x->nspeed)
-            cJSON_AddNumberToObject(pt, "speed", x->speed / x->nspeed);
-        if (x->npower)
-            cJSON_AddNumberToObject(pt, "power", x->power / x->npower);
-        if (x->ncad)
-            cJSON_AddNumberToObject(pt, "cadence", x->cadence / x->ncad);
-        cJSON_AddItemToArray(arr, pt);
-    }
-    free(b);
-    return arr;
-}
-
 static int get_workout(void *ctx, api_req *rq)
 {
     progress_api *a = ctx;
@@ -194,7 +135,7 @@ static int get_workout(void *ctx, api_req *rq)
     if (api_query_i64(rq, "points", SERIES_DEFAULT, 2, SERIES_MAX, &points) < 0)
         return api_reply_error(rq, 400, "malformed", "points must be 2..1000.");
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = papi_prep(a, "SELECT id, gateway, start_ms, end_ms, done, metrics"
+    sqlite3_stmt *st = papi_prep(a, "SELECT id, gateway, start_ms, end_ms, done, metrics, series"
                                     " FROM progress_workout WHERE id=?1 AND user_id=?2");
     cJSON *w = NULL;
     if (st) {
@@ -203,9 +144,13 @@ static int get_workout(void *ctx, api_req *rq)
         if (sqlite3_step(st) == SQLITE_ROW) {
             w = workout_row(st);
             int64_t s0 = sqlite3_column_int64(st, 2), s1 = sqlite3_column_int64(st, 3);
+            /* a sealed workout has only its stored series left */
+            const char *kept = (const char *)sqlite3_column_text(st, 6);
+            cJSON *ser = kept ? cJSON_Parse(kept) : NULL;
             sqlite3_finalize(st);
             st = NULL;
-            cJSON *ser = series(a, wid, s0, s1, (int)points);
+            if (!ser)
+                ser = progress_series(a->db, wid, s0, s1, (int)points);
             cJSON_AddItemToObject(w, "series", ser ? ser : cJSON_CreateArray());
         }
         sqlite3_finalize(st);

@@ -67,6 +67,13 @@ int progress_db_open(sqlite3 **db, const char *path)
     return 0;
 }
 
+/* Columns added after the first schema: added to older files here (an
+ * "already there" error is the expected answer on newer ones). */
+static const char *const migrations[] = {
+    "ALTER TABLE progress_workout ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE progress_workout ADD COLUMN series TEXT",
+};
+
 int progress_schema(sqlite3 *db)
 {
     char *err = NULL;
@@ -75,6 +82,8 @@ int progress_schema(sqlite3 *db)
         sqlite3_free(err);
         return -1;
     }
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        sqlite3_exec(db, migrations[i], NULL, NULL, NULL);
     return outbox_init(db);
 }
 
@@ -236,8 +245,8 @@ int progress_export(progress *p, char **out, size_t *len)
      * Workouts are named by (user, start), not by row id: ids depend on
      * the order topics were consumed in, the workouts do not. */
     int rc = dump(p->db, &b, "workouts",
-                  "SELECT user_id, gateway, start_ms, end_ms, stopped, done, last_arrival_ms,"
-                  " duration_s,"
+                  "SELECT user_id, gateway, start_ms, end_ms, stopped, done, sealed, series,"
+                  " last_arrival_ms, duration_s,"
                   " moving_s, distance_m, energy_j, avg_hr, max_hr, trimp, metrics"
                   " FROM progress_workout ORDER BY user_id, start_ms") |
              dump(p->db, &b, "samples",

@@ -55,6 +55,12 @@ int achieve_level(int64_t points, int64_t *next_at);
 /* Day number (days since 1970-01-01) of ms in a UTC offset. */
 int64_t achieve_day(int64_t ms, int tz_offset_min);
 
+/* progress_series.c: at most `points` equal-time buckets of a workout's
+ * samples, each the mean of HR, speed, power, cadence present in it:
+ * [{"t_s":..,"hr":..}, ...]. NULL on error. */
+cJSON *progress_series(sqlite3 *db, int64_t wid, int64_t start, int64_t end, int points);
+#define PROGRESS_SERIES_KEPT 200 /* points kept when samples are dropped */
+
 /* ISO-8601 UTC ("2026-11-25T09:40:46.123Z") to ms; 0 when malformed. */
 int64_t progress_iso_ms(const char *s);
 

@@ -555,6 +555,46 @@ static void test_streak_in_user_time_zone(void **state)
     progress_close(p);
 }
 
+static void test_old_samples_dropped_series_kept(void **state)
+{
+    fixture *f = *state;
+    const progress_cfg keep = {
+        .idle_ms = IDLE_MS, .max_skew_ms = 300000, .keep_samples_ms = 2 * DAY_MS};
+    progress *p;
+    assert_int_equal(progress_open(&p, f->db, &keep), 0);
+    apply_all(f, p, 0);
+    progress_tick(p, f->now + 3600000);
+    /* user 7's three workouts are 3-5 days old: sealed; user 8's are not */
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout WHERE sealed=1"), 3);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout WHERE sealed=1 AND"
+                              " user_id=7 AND json_array_length(series) >= 10"),
+                     3);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_sample WHERE user_id=7"), 0);
+    assert_true(q(f->db, "SELECT count(*) FROM progress_sample WHERE user_id=8") > 0);
+    /* the metrics stay */
+    assert_int_equal(q(f->db, "SELECT CAST(distance_m AS INTEGER) FROM progress_workout"
+                              " WHERE user_id=7 ORDER BY start_ms LIMIT 1"),
+                     145);
+    char *a = export_of(p);
+    /* a late reading for a sealed workout is counted, not kept, and makes
+     * no workout of its own */
+    int64_t ts[1] = {f->base + 30500};
+    apply_hr(p, "hr-7", ts, 1, f->now);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_workout WHERE user_id=7"), 3);
+    assert_int_equal(q(f->db, "SELECT count(*) FROM progress_sample WHERE user_id=7"), 0);
+    progress_tick(p, f->now + 3600000);
+    progress_close(p);
+    /* a replay seals the same workouts */
+    assert_int_equal(progress_rebuild(f->b, f->db, &keep, 200), 0);
+    assert_int_equal(progress_open(&p, f->db, &keep), 0);
+    progress_tick(p, f->now + 3600000);
+    char *b = export_of(p);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    progress_close(p);
+}
+
 /* ---- the same on a real Kafka broker (FITGATE_KAFKA_BROKERS) ---- */
 
 static const char *const kafka_topics[] = {EVT_TOPIC_READINGS, EVT_TOPIC_IDENTITY, EVT_TOPIC_ORDERS,
@@ -666,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_analytics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_reading_and_bridge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streak_in_user_time_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_samples_dropped_series_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_redelivery_and_replay, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
