@@ -19,6 +19,7 @@ void idn_free(idn *d)
 {
     if (!d)
         return;
+    idn_stmts_free(d);
     if (d->db)
         sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
@@ -134,7 +135,7 @@ int idn_user_contact(idn *d, int64_t user_id, idn_contact *out)
                 else if (!strcmp(p, "wechat") && !out->wechat_openid[0])
                     snprintf(out->wechat_openid, sizeof out->wechat_openid, "%s", s);
             }
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
     }
     pthread_mutex_unlock(&d->mu);
@@ -166,7 +167,7 @@ int idn_legacy_account(idn *d, int64_t user_id, int64_t *legacy_id)
             *legacy_id = sqlite3_column_int64(st, 0);
             rc = 0;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     return rc;

@@ -106,7 +106,7 @@ int idn_reply_signed_in(idn *d, api_req *rq, int64_t user_id, const char *method
             sqlite3_bind_int64(st, 4, idn_now_ms() + IDN_MFA_TTL_MS);
             sqlite3_bind_int(st, 5, created);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
         idn_exec_i(d, "DELETE FROM identity_mfa_pending WHERE expires_ms < ?", 1, idn_now_ms(), 0,
                    0, 0);
@@ -202,7 +202,7 @@ static int record_initdata(idn *d, const uint8_t mac[32], int64_t until_ms)
         sqlite3_bind_blob(q, 1, mac, 32, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, until_ms);
         rc = sqlite3_step(q) == SQLITE_DONE ? (sqlite3_changes(d->db) == 1 ? 0 : 1) : -1;
-        sqlite3_finalize(q);
+        idn_done(d, q);
     }
     if (rc == 0 && (mac[0] & 0x3f) == 0) /* now and then: forget expired ones */
         idn_exec_i(d, "DELETE FROM identity_initdata_used WHERE until_ms < ?", 1, idn_now_ms(), 0,
@@ -403,7 +403,7 @@ static int pending_user(idn *d, api_req *rq, const char *tok, int consume, int64
             *created = sqlite3_column_int(st, 2);
             rc = 0;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     if (rc < 0) {
@@ -517,7 +517,7 @@ static int revoke(idn *d, const api_principal *p, int64_t session_id, int all, c
             sqlite3_bind_int64(st, 3, session_id);
         if (sqlite3_step(st) == SQLITE_DONE)
             n = sqlite3_changes(d->db);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (n > 0)
         idn_audit(d, p->user_id, all ? "logout_all" : "logout", ip, NULL);
@@ -574,7 +574,7 @@ static int h_sessions(void *ctx, api_req *rq)
             cJSON_AddBoolToObject(s, "current", id == p->session_id);
             cJSON_AddItemToArray(arr, s);
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     return api_reply_json(rq, 200, o);
@@ -611,7 +611,7 @@ static int h_me(void *ctx, api_req *rq)
         sqlite3_bind_int64(st, 1, p->user_id);
         if (sqlite3_step(st) == SQLITE_ROW)
             legacy_id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     if (!o)
@@ -663,7 +663,7 @@ static int h_profile(void *ctx, api_req *rq)
             sqlite3_bind_int64(st, 5, (int64_t)hr->valuedouble);
         sqlite3_bind_int64(st, 6, p->user_id);
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     if (rc < 0)
@@ -689,7 +689,7 @@ static int h_audit(void *ctx, api_req *rq)
             cJSON_AddStringToObject(e, "detail", (const char *)sqlite3_column_text(st, 3));
             cJSON_AddItemToArray(arr, e);
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     return api_reply_json(rq, 200, o);

@@ -61,7 +61,7 @@ static int h_status(void *ctx, api_req *rq)
                 on = 1;
                 cJSON_AddStringToObject(c, "destination", (const char *)sqlite3_column_text(st, 0));
             }
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
         cJSON_AddBoolToObject(c, "enabled", on);
         if (!strcmp(chans[i], "email"))

@@ -91,7 +91,7 @@ static int new_link_token(idn *d, const char *subject, const char *display,
     sqlite3_bind_text(st, 3, display, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, idn_now_ms() + IDN_LINK_TTL_MS);
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc;
 }
 
@@ -137,7 +137,7 @@ static int h_wa_webhook(void *ctx, api_req *rq)
             sqlite3_bind_text(st, 1, m[i].msg_id, -1, SQLITE_STATIC);
             sqlite3_bind_int64(st, 2, idn_now_ms());
             fresh = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(d->db) == 1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
         char display[WA_ID_MAX * 3 + 8];
         snprintf(display, sizeof display, "%s|%s", m[i].wa_id, m[i].name);
@@ -178,7 +178,7 @@ static int take_link_token(idn *d, const char *tok, char subject[128], char disp
             snprintf(display, 256, "%s", (const char *)sqlite3_column_text(st, 1));
             rc = 0;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -274,7 +274,7 @@ static int h_wa_code_send(void *ctx, api_req *rq)
         sqlite3_bind_int64(st, 2, now - 30000);
         if (sqlite3_step(st) == SQLITE_ROW)
             recent = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     int rc = -1;
     if (!recent && (st = idn_prep(d, "INSERT INTO identity_oob_codes(user_id, channel, dest, "
@@ -285,7 +285,7 @@ static int h_wa_code_send(void *ctx, api_req *rq)
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 4, now + IDN_OOB_TTL_MS);
         rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     if (recent) {
@@ -334,7 +334,7 @@ static int h_wa_code_session(void *ctx, api_req *rq)
                  sqlite3_column_int64(st, 4) < IDN_OOB_ATTEMPTS &&
                  crypto_equal(h, sqlite3_column_blob(st, 1), 32);
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (id)
         idn_exec_i(d,
@@ -555,7 +555,7 @@ static int h_unlink(void *ctx, api_req *rq)
         sqlite3_bind_int64(st, 1, p->user_id);
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     int changed = 0;
     /* Never orphan an account: its last identity stays. */
@@ -566,7 +566,7 @@ static int h_unlink(void *ctx, api_req *rq)
         sqlite3_bind_text(st, 3, sub, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_DONE)
             changed = sqlite3_changes(d->db);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (changed)
         idn_audit(d, p->user_id, "identity_unlinked", api_peer_ip(rq), prov);
@@ -632,7 +632,7 @@ static int h_legacy_link(void *ctx, api_req *rq)
             else
                 conflict = 1;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (rc == 0 && !conflict && !same) {
         rc = idn_exec_i(d,
@@ -658,7 +658,7 @@ static int h_legacy_link(void *ctx, api_req *rq)
             sqlite3_bind_int64(q, 1, p->user_id);
             sqlite3_bind_int64(q, 2, legacy_id);
             conflict = sqlite3_step(q) != SQLITE_ROW;
-            sqlite3_finalize(q);
+            idn_done(d, q);
         }
     }
     if (rc == 0 && !conflict)

@@ -116,14 +116,46 @@ void idn_rollback(idn *d)
     sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Statements are prepared once per SQL text (the callers pass string
+ * literals, so the pointer identifies the text) and reset between uses:
+ * preparing costs as much as running these small statements, and it happens
+ * under the module's lock. */
 sqlite3_stmt *idn_prep(idn *d, const char *sql)
 {
+    for (size_t i = 0; i < d->n_stmts; i++)
+        if (d->stmts[i].sql == sql && !d->stmts[i].busy) {
+            d->stmts[i].busy = 1;
+            return d->stmts[i].st;
+        }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
         log_error("identity_db", "prepare failed", "error", sqlite3_errmsg(d->db));
         return NULL;
     }
+    if (d->n_stmts < IDN_STMTS_MAX)
+        d->stmts[d->n_stmts++] = (idn_stmt){.sql = sql, .st = st, .busy = 1};
     return st;
+}
+
+void idn_done(idn *d, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < d->n_stmts; i++)
+        if (d->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            d->stmts[i].busy = 0;
+            return;
+        }
+    sqlite3_finalize(st); /* not cached (cache full) */
+}
+
+void idn_stmts_free(idn *d)
+{
+    for (size_t i = 0; i < d->n_stmts; i++)
+        sqlite3_finalize(d->stmts[i].st);
+    d->n_stmts = 0;
 }
 
 int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t e)
@@ -135,7 +167,7 @@ int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, 
     for (int i = 0; i < n && i < 4; i++)
         sqlite3_bind_int64(st, i + 1, v[i]);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
@@ -151,7 +183,7 @@ void idn_audit(idn *d, int64_t user_id, const char *event, const char *ip, const
     sqlite3_bind_text(st, 4, ip ? ip : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, detail ? detail : "", -1, SQLITE_STATIC);
     sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     idn_count(event);
 }
 
@@ -232,7 +264,7 @@ int idn_user_get(idn *d, int64_t user_id, idn_user *out)
         col_text(st, 7, out->phone, sizeof out->phone);
         out->created_ms = sqlite3_column_int64(st, 8);
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
@@ -259,7 +291,7 @@ int idn_link_find(idn *d, const char *provider, const char *subject, int64_t *us
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *user_id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
@@ -282,7 +314,7 @@ int idn_link_add(idn *d, int64_t user_id, const char *provider, const char *subj
     sqlite3_bind_text(st, 4, display ? display : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now_ms);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (rc != SQLITE_DONE)
         return -1;
     cJSON *data = cJSON_CreateObject();
@@ -310,7 +342,7 @@ int idn_register(idn *d, const char *provider, const char *subject, const char *
     sqlite3_bind_text(st, 2, name ? name : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, lang ? lang : "", -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (rc != SQLITE_DONE)
         return -1;
     *user_id = sqlite3_last_insert_rowid(d->db);
@@ -324,7 +356,7 @@ int idn_register(idn *d, const char *provider, const char *subject, const char *
     sqlite3_bind_text(st, 4, name ? name : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, now_ms);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (rc != SQLITE_DONE)
         return -1;
     cJSON *data = cJSON_CreateObject();
@@ -364,7 +396,7 @@ cJSON *idn_user_json(idn *d, const idn_user *u, int full)
             if (!strcmp(prov, "telegram") && !cJSON_GetObjectItem(j, "tg_id"))
                 cJSON_AddNumberToObject(j, "tg_id", strtod(sub, NULL));
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (full) {
         cJSON_AddStringToObject(j, "tz", u->tz);

@@ -60,13 +60,22 @@ typedef struct idn_auth_slot {
     char subject[64];
 } idn_auth_slot;
 
+#define IDN_STMTS_MAX 160
+typedef struct idn_stmt {
+    const char *sql; /* the literal it was prepared from */
+    sqlite3_stmt *st;
+    int busy;
+} idn_stmt;
+
 struct idn {
     idn_config cfg; /* strings below are our copies */
     char *s_db, *s_dir, *s_iss, *s_bot, *s_wa_secret, *s_wa_verify, *s_web, *s_wx_base, *s_wx_appid,
         *s_wx_secret;
     char dir[1024]; /* <data_dir>/identity */
     sqlite3 *db;
-    pthread_mutex_t mu; /* guards db */
+    pthread_mutex_t mu; /* guards db and stmts */
+    idn_stmt stmts[IDN_STMTS_MAX];
+    size_t n_stmts;
     pthread_rwlock_t keys_mu;
     idn_sign_key keys[IDN_KEYS_MAX]; /* newest first */
     size_t n_keys;
@@ -88,8 +97,11 @@ int idn_db_open(idn *d);
 int idn_begin(idn *d);
 int idn_commit(idn *d);
 void idn_rollback(idn *d);
-/* Prepare (logged on failure). */
+/* A prepared statement for sql, a string literal (cached per literal;
+ * logged on failure). Give it back with idn_done(), never finalize it. */
 sqlite3_stmt *idn_prep(idn *d, const char *sql);
+void idn_done(idn *d, sqlite3_stmt *st);
+void idn_stmts_free(idn *d);
 /* Run a statement with up to 4 int64 params then finalize. 0 or -1. */
 int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t e);
 /* Audit log of security events (inside or outside a transaction). */

@@ -21,7 +21,7 @@ int idn_mfa_methods(idn *d, int64_t user_id)
     sqlite3_bind_int64(st, 1, user_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         m |= IDN_MFA_TOTP;
-    sqlite3_finalize(st);
+    idn_done(d, st);
     st = idn_prep(d, "SELECT channel FROM identity_oob_methods WHERE user_id = ? AND verified_ms "
                      "> 0");
     if (!st)
@@ -34,7 +34,7 @@ int idn_mfa_methods(idn *d, int64_t user_id)
              : !strcmp(c, "whatsapp") ? IDN_MFA_WHATSAPP
                                       : 0; /* e-mail is recovery only */
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return m;
 }
 
@@ -82,7 +82,7 @@ static int throttle_check(idn *d, int64_t user_id, int64_t now, int *retry_s)
             *retry_s = (int)((next - now + 999) / 1000);
         }
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc;
 }
 
@@ -99,7 +99,7 @@ static int64_t throttle_fail(idn *d, int64_t user_id, int64_t now)
         sqlite3_bind_int64(st, 1, user_id);
         if (sqlite3_step(st) == SQLITE_ROW)
             f = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     idn_exec_i(d, "UPDATE identity_throttle SET next_ms = ? WHERE user_id = ?", 2,
                now + delay_ms(f), user_id, 0, 0);
@@ -122,7 +122,7 @@ int idn_totp_setup(idn *d, int64_t user_id, const char *account, char **uri,
         sqlite3_bind_int64(st, 1, user_id);
         int s = sqlite3_step(st);
         rc = s == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0 ? 1 : 0;
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (rc == 0 && idn_seal(d, user_id, key, sizeof key, sealed, kid) == 0) {
         st = idn_prep(d, "INSERT OR REPLACE INTO identity_totp(user_id, key_id, sealed, "
@@ -134,7 +134,7 @@ int idn_totp_setup(idn *d, int64_t user_id, const char *account, char **uri,
             sqlite3_bind_blob(st, 3, sealed, sizeof sealed, SQLITE_STATIC);
             sqlite3_bind_int64(st, 4, idn_now_ms());
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
     }
     pthread_mutex_unlock(&d->mu);
@@ -175,7 +175,7 @@ static int totp_check(idn *d, int64_t user_id, const char *code, int want_confir
                 rc = -1;
         }
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc;
 }
 
@@ -218,7 +218,7 @@ cJSON *idn_backup_generate(idn *d, int64_t user_id)
             sqlite3_bind_blob(st, 2, h, sizeof h, SQLITE_TRANSIENT);
             sqlite3_bind_int64(st, 3, now);
             ok = sqlite3_step(st) == SQLITE_DONE;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
         cJSON_AddItemToArray(codes, cJSON_CreateString(shown));
         crypto_wipe(b32, sizeof b32);
@@ -248,7 +248,7 @@ static int backup_use(idn *d, int64_t user_id, const char *code)
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_blob(st, 3, h, sizeof h, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(d->db) == 1 : -1;
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (rc == 1)
         idn_audit(d, user_id, "backup_code_used", NULL, NULL);
     return rc;
@@ -263,7 +263,7 @@ int idn_backup_remaining(idn *d, int64_t user_id)
         sqlite3_bind_int64(st, 1, user_id);
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     return n;
 }
@@ -394,7 +394,7 @@ int idn_mfa_disable(idn *d, int64_t user_id, const char *method, const char *ip)
             if (!all)
                 sqlite3_bind_text(st, 2, method, -1, SQLITE_STATIC);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
     }
     int left = rc == 0 ? idn_mfa_methods(d, user_id) : -1;

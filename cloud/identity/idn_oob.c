@@ -38,7 +38,7 @@ static int dest_of(idn *d, int64_t user_id, const char *channel, int pending, ch
         snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
         rc = 0;
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc;
 }
 
@@ -56,7 +56,7 @@ static int sent_since(idn *d, int64_t user_id, const char *channel, const char *
         sqlite3_bind_text(st, 4, purpose, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     return n;
 }
@@ -130,7 +130,7 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
             sqlite3_bind_int64(st, 6, now);
             sqlite3_bind_int64(st, 7, now + IDN_OOB_TTL_MS);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
             row = sqlite3_last_insert_rowid(d->db);
         }
         if (rc < 0)
@@ -200,7 +200,7 @@ int idn_oob_check(idn *d, int64_t user_id, const char *channel, const char *purp
         idn_code_hash(d, label, code, h);
         ok = live && strlen(code) == 6 && crypto_equal(h, sqlite3_column_blob(st, 1), 32);
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (id)
         idn_exec_i(d,
                    ok ? "UPDATE identity_oob_codes SET used_ms = ? WHERE id = ?"
@@ -253,7 +253,7 @@ static int messenger_dest(idn *d, int64_t user_id, const char *channel, char *ou
             rc = 0;
         }
     }
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc;
 }
 
@@ -286,7 +286,7 @@ int idn_oob_enroll(idn *d, int64_t user_id, const char *channel, const char *des
             sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, to, -1, SQLITE_STATIC);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
     }
     pthread_mutex_unlock(&d->mu);
@@ -315,7 +315,7 @@ int idn_oob_confirm(idn *d, int64_t user_id, const char *channel, const char *co
             sqlite3_bind_int64(st, 2, user_id);
             sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
             rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-            sqlite3_finalize(st);
+            idn_done(d, st);
         }
         /* Verified contact details go to the profile too. */
         if (rc == 0 && (!strcmp(channel, "sms") || !strcmp(channel, "email"))) {
@@ -329,7 +329,7 @@ int idn_oob_confirm(idn *d, int64_t user_id, const char *channel, const char *co
             if (st) {
                 sqlite3_bind_int64(st, 1, user_id);
                 rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-                sqlite3_finalize(st);
+                idn_done(d, st);
             }
         }
     }

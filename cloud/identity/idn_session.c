@@ -56,7 +56,7 @@ static int new_refresh(idn *d, int64_t session_id, int64_t now_ms, idn_tokens *o
     sqlite3_bind_int64(st, 3, now_ms);
     sqlite3_bind_int64(st, 4, out->refresh_exp_ms);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -81,7 +81,7 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
     ua = ua ? ua : "";
     sqlite3_bind_text(st, 8, ua, (int)strnlen(ua, 200), SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     if (rc != SQLITE_DONE)
         return -1;
     int64_t sid = sqlite3_last_insert_rowid(d->db);
@@ -116,7 +116,7 @@ int idn_session_state(idn *d, int64_t session_id, int64_t user_id, int64_t *auth
         } else if (s == SQLITE_DONE) {
             rc = 1;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -157,7 +157,7 @@ int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, in
         } else if (s == SQLITE_DONE) {
             rc = 1;
         }
-        sqlite3_finalize(st);
+        idn_done(d, st);
     }
     if (rc == 0 && used) {
         /* A used refresh token came back: someone holds a copy. Revoke the
@@ -180,7 +180,7 @@ int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, in
             sqlite3_bind_int64(u, 1, now);
             sqlite3_bind_blob(u, 2, h, sizeof h, SQLITE_TRANSIENT);
             rc = sqlite3_step(u) == SQLITE_DONE && sqlite3_changes(d->db) == 1 ? 0 : -1;
-            sqlite3_finalize(u);
+            idn_done(d, u);
         }
         if (rc == 0)
             rc = idn_exec_i(d, "UPDATE identity_sessions SET last_ms = ? WHERE id = ?", 2, now, sid,

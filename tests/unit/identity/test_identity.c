@@ -48,7 +48,7 @@ static int64_t count(const char *sql, int64_t arg)
     sqlite3_bind_int64(st, 1, arg);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    idn_done(d, st);
     return n;
 }
 
@@ -203,7 +203,7 @@ static void test_totp_sealed_replay_backup(void **s)
     assert_int_equal(idn_open_sealed(d, uid, kid, sealed, (size_t)n, out), 0);
     assert_memory_equal(out, key, kl);
     assert_int_equal(idn_open_sealed(d, uid + 1, kid, sealed, (size_t)n, out), -1);
-    sqlite3_finalize(st);
+    idn_done(d, st);
 
     /* Not enabled until confirmed: sign-in does not ask for it. */
     pthread_mutex_lock(&d->mu);
