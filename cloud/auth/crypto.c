@@ -204,46 +204,58 @@ int crypto_aes128_cbc_encrypt(const uint8_t key[16], const uint8_t iv[16], const
 
 /* Loading the P-256 group and, above all, the first multiplication by the
  * generator (which builds a table of precomputed multiples of G inside the
- * group) cost more than a signature itself. Each thread keeps one loaded
- * group, so later signatures reuse the table; freed when the thread ends. */
-static pthread_key_t grp_key;
-static pthread_once_t grp_once = PTHREAD_ONCE_INIT;
-
-static void grp_free(void *p)
+ * group) cost more than a signature itself. Groups are kept in a small pool
+ * and lent out one caller at a time, so later signatures reuse the table
+ * whatever thread they run on (the api runs a thread per connection). */
+static int rng(void *ctx, unsigned char *buf, size_t len)
 {
-    mbedtls_ecp_group_free(p);
-    free(p);
+    (void)ctx;
+    randombytes_buf(buf, len);
+    return 0;
 }
 
-static void grp_key_init(void)
+#define GRP_POOL 16
+static mbedtls_ecp_group *grp_pool[GRP_POOL];
+static size_t grp_pool_n;
+static pthread_mutex_t grp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void grp_free(mbedtls_ecp_group *g)
 {
-    pthread_key_create(&grp_key, grp_free);
+    mbedtls_ecp_group_free(g);
+    free(g);
 }
 
-/* The calling thread's P-256 group, or NULL. */
-static mbedtls_ecp_group *p256(void)
+/* Borrow a loaded P-256 group (exclusive until grp_put), or NULL. */
+static mbedtls_ecp_group *grp_get(void)
 {
-    pthread_once(&grp_once, grp_key_init);
-    mbedtls_ecp_group *g = pthread_getspecific(grp_key);
+    mbedtls_ecp_group *g = NULL;
+    pthread_mutex_lock(&grp_mu);
+    if (grp_pool_n)
+        g = grp_pool[--grp_pool_n];
+    pthread_mutex_unlock(&grp_mu);
     if (g)
         return g;
     g = malloc(sizeof *g);
     if (!g)
         return NULL;
     mbedtls_ecp_group_init(g);
-    if (mbedtls_ecp_group_load(g, MBEDTLS_ECP_DP_SECP256R1) != 0 ||
-        pthread_setspecific(grp_key, g) != 0) {
+    if (mbedtls_ecp_group_load(g, MBEDTLS_ECP_DP_SECP256R1) != 0) {
         grp_free(g);
         return NULL;
     }
     return g;
 }
 
-static int rng(void *ctx, unsigned char *buf, size_t len)
+static void grp_put(mbedtls_ecp_group *g)
 {
-    (void)ctx;
-    randombytes_buf(buf, len);
-    return 0;
+    pthread_mutex_lock(&grp_mu);
+    if (grp_pool_n < GRP_POOL) {
+        grp_pool[grp_pool_n++] = g;
+        g = NULL;
+    }
+    pthread_mutex_unlock(&grp_mu);
+    if (g)
+        grp_free(g);
 }
 
 int crypto_es256_public(const uint8_t priv[CRYPTO_ES256_PRIV], uint8_t pub[CRYPTO_ES256_PUB])
@@ -289,7 +301,7 @@ int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, si
     uint8_t h[32];
     if (crypto_sha256(msg, len, h) < 0)
         return -1;
-    mbedtls_ecp_group *grp = p256();
+    mbedtls_ecp_group *grp = grp_get();
     if (!grp)
         return -1;
     mbedtls_mpi d, r, s;
@@ -306,6 +318,7 @@ int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, si
     mbedtls_mpi_free(&s);
     mbedtls_mpi_free(&r);
     mbedtls_mpi_free(&d);
+    grp_put(grp);
     return rc == 0 ? 0 : -1;
 }
 
@@ -315,7 +328,7 @@ int crypto_es256_verify(const uint8_t pub[CRYPTO_ES256_PUB], const void *msg, si
     uint8_t h[32];
     if (crypto_sha256(msg, len, h) < 0)
         return 0;
-    mbedtls_ecp_group *grp = p256();
+    mbedtls_ecp_group *grp = grp_get();
     if (!grp)
         return 0;
     mbedtls_ecp_point q;
@@ -336,6 +349,7 @@ int crypto_es256_verify(const uint8_t pub[CRYPTO_ES256_PUB], const void *msg, si
     mbedtls_mpi_free(&s);
     mbedtls_mpi_free(&r);
     mbedtls_ecp_point_free(&q);
+    grp_put(grp);
     return rc == 0;
 }
 
