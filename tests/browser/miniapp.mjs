@@ -22,6 +22,10 @@
 //              comes back from the tab's refresh token) and sees the order
 //              paid; links the old shop account and sees its orders read-only
 //              args: <launch-url> <legacy-login> <legacy-password>
+//   whatsapp   a plain browser (no Telegram): the sign-in link our WhatsApp
+//              number sends signs in; then, in a fresh tab, a code by WhatsApp
+//              to a phone number (prints {"phase":"code-sent"}, reads the code
+//              from stdin)   args: <link-url> <phone>
 import { chromium } from 'playwright-core';
 import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -347,7 +351,38 @@ async function shop() {
   return out;
 }
 
-const parts = { telegram, lang, layout, reconnect, journey, shop };
+async function whatsapp() {
+  const [linkUrl, phone] = [launch, gw];
+  const { context, page, errors } = await openPage();
+  const out = {};
+  await page.goto(linkUrl);
+  await signedIn(page);
+  out.linkUser = (await page.textContent('#user')).trim();
+  out.hashAfter = await page.evaluate(() => location.hash);
+  out.inTelegram = await page.evaluate(() => document.documentElement.dataset.tg || '');
+  out.mainButtonHtml = await page.evaluate(() => !!document.querySelector('#mainbtn:not([hidden])'));
+  await page.screenshot({ path: join(shots, 'whatsapp-link.png') });
+  // A fresh tab: nothing to sign in with but a phone number.
+  const tab = await context.browser().newContext({ viewport: { width: 360, height: 740 } }).then((c) => c.newPage());
+  tab.on('pageerror', (e) => errors.push('pageerror: ' + String(e)));
+  await tab.goto(base + '/');
+  await tab.waitForSelector('#wa-form');
+  out.signinText = (await tab.textContent('#view')).slice(0, 200);
+  await tab.fill('#wa-phone', phone);
+  await tab.click('#wa-form button[type=submit]');
+  await tab.waitForSelector('#wa-code', { state: 'visible' });
+  await tab.screenshot({ path: join(shots, 'whatsapp-code.png') });
+  console.log(JSON.stringify({ phase: 'code-sent' }));
+  const code = String(await new Promise((resolve) => process.stdin.once('data', resolve))).trim();
+  await tab.fill('#wa-code', code);
+  await tab.click('#wa-form button[type=submit]');
+  await signedIn(tab);
+  out.codeUser = (await tab.textContent('#user')).trim();
+  out.errors = errors;
+  return out;
+}
+
+const parts = { telegram, lang, layout, reconnect, journey, shop, whatsapp };
 try {
   if (!parts[part]) throw new Error('unknown part ' + part);
   console.log(JSON.stringify(await parts[part]()));

@@ -5,17 +5,22 @@ Russian from the user's language_code and a switch to English; every screen at
 360 px wide without horizontal overflow or unlabelled controls; the live
 stream survives a dropped connection without losing readings.
 Screenshots of every screen go to <build>/miniapp-screens/ for review."""
+import hashlib
+import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
 import tginit
 from bluez_mock import BluezMock
+from fakes.saas import Fakes
 from fakes.yookassa import FakeYooKassa
 from stack import BIN, ROOT, Stack
 
@@ -272,3 +277,83 @@ def test_miniapp_shop_cart_pay_result_and_legacy_orders(shop_stack):
     assert len(page["legacyOrders"]) == 4 and all(r.startswith("legacy-") for r in page["legacyOrders"])
     assert "old shop" in page["legacyNotice"] and page["legacyCancel"] == 0
     assert yk.violations == []
+
+
+# ---- WhatsApp users: a plain browser, no Telegram ----
+
+WA_SECRET = "wa-app-secret-for-tests"
+
+
+@pytest.fixture
+def wa_stack(workdir):
+    fakes = Fakes(tginit.DEV_BOT_TOKEN).start()
+    files = {}
+    for name, value in (("wa_token", fakes.wa_token), ("wa_secret", WA_SECRET)):
+        p = os.path.join(workdir, name)
+        with open(p, "w") as f:
+            f.write(value + "\n")
+        os.chmod(p, 0o600)
+        files[name] = p
+    s = Stack(workdir)
+    # Sign-in links point back at this core (web_base_url).
+    s.core_args = [f"--whatsapp-api-base={fakes.base}",
+                   f"--whatsapp-phone-number-id={fakes.wa_phone_id}",
+                   f"--whatsapp-token-file={files['wa_token']}",
+                   "--whatsapp-auth-template=fitgate_code",
+                   f"--wa-app-secret-file={files['wa_secret']}", "--wa-verify-token=verify-me",
+                   f"--web-base-url=http://127.0.0.1:{s.http_port}", "--role=api"]
+    try:
+        s.start_core()
+        yield s, fakes
+    finally:
+        s.stop()
+        fakes.stop()
+
+
+def test_miniapp_whatsapp_link_and_code_sign_in(wa_stack):
+    """A WhatsApp user writes "login" to the business number: the webhook
+    (signed as Meta signs it) answers with a sign-in link, which opens the app
+    in a plain browser signed in. In a fresh tab the user asks for a code by
+    WhatsApp for their number and signs in with it: the same account."""
+    s, fakes = wa_stack
+    phone = "4917600000077"
+    msg = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "contacts": [{"profile": {"name": "Wanda"}, "wa_id": phone, "user_id": "US.77"}],
+            "messages": [{"from": phone, "id": "wamid.M1", "timestamp": str(int(time.time())),
+                          "type": "text", "text": {"body": "login"}}]}}]}]}
+    raw = json.dumps(msg).encode()
+    sig = "sha256=" + hmac.new(WA_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(base_url(s) + "/webhooks/whatsapp", data=raw, method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "X-Hub-Signature-256": sig})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    link = re.search(r"http://127\.0\.0\.1:\d+/#/code/[\w-]+", fakes.whatsapp[-1]["text"]["body"]).group(0)
+    n = len(fakes.whatsapp)
+    p = subprocess.Popen(["node", SCRIPT, "whatsapp", base_url(s), SHOTS, link, "+" + phone],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        first = json.loads(p.stdout.readline() or "{}")
+        assert first.get("phase") == "code-sent", p.stderr.read() if p.poll() is not None else first
+        assert len(fakes.whatsapp) == n + 1
+        tpl = fakes.whatsapp[-1]
+        assert tpl["to"] == phone and tpl["type"] == "template"
+        code = tpl["template"]["components"][0]["parameters"][0]["text"]
+        out, err = p.communicate(code + "\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    page = json.loads(out.strip().splitlines()[-1])
+    assert page["errors"] == []
+    assert page["linkUser"].startswith("Wanda")
+    assert "/code/" not in page["hashAfter"]          # the one-time link leaves the address bar
+    assert page["inTelegram"] == ""                  # a plain browser: HTML buttons
+    assert page["mainButtonHtml"] is True
+    assert "WhatsApp" in page["signinText"]
+    assert page["codeUser"].startswith("Wanda")      # the same account by phone
+    assert fakes.rejected == []

@@ -1,7 +1,8 @@
 // auth.js - signing in. Sources, in order:
 //   1. Telegram init data (launch parameters) -> POST /api/v1/session
-//   2. a one-time-code link (WhatsApp/WeChat/SMS): /#/code/<code> or ?code=<code>
-//      -> POST /api/v1/session/code
+//   2. a one-time sign-in link (the WhatsApp bot answers "login" with
+//      <web_base_url>/#/code/<token>; ?code= too) -> POST /api/v1/session/code
+//      (the sign-in screen also offers a code by WhatsApp for a phone number)
 //   3. the refresh token of this tab -> POST /api/v1/session/refresh
 //   4. the session cookie -> GET /api/v1/me
 // A session reply may ask for a second factor: {mfa_required: true,
@@ -12,6 +13,8 @@ import { adoptSession, ApiError, get, hasRefreshToken, post, refresh, session } 
 export const ENDPOINTS = {
   initData: '/api/v1/session',
   code: '/api/v1/session/code',
+  waCode: '/api/v1/whatsapp/code', // {phone}: a code through WhatsApp's authentication template
+  waSession: '/api/v1/whatsapp/session', // {phone, code}
   mfa: '/api/v1/session/mfa',
   mfaSend: '/api/v1/session/mfa/send',
   me: '/api/v1/me',
@@ -84,9 +87,9 @@ export async function signIn(tg, { force = false } = {}) {
   }
   const code = linkCode();
   if (code) {
-    const r = await exchange(ENDPOINTS.code, { code });
+    // The link works once: off the address bar whatever the answer.
     history.replaceState(null, '', location.pathname + '#/live');
-    return r;
+    return exchange(ENDPOINTS.code, { code });
   }
   if (hasRefreshToken() && (await refresh())) return { user: await me() };
   try {
@@ -98,6 +101,9 @@ export async function signIn(tg, { force = false } = {}) {
 }
 
 export const signInWithCode = (code) => exchange(ENDPOINTS.code, { code });
+
+export const sendWhatsAppCode = (phone) => post(ENDPOINTS.waCode, { phone }, { noRefresh: true });
+export const signInWithWhatsApp = (phone, code) => exchange(ENDPOINTS.waSession, { phone, code });
 
 export const finishMfa = (challenge, method, code) =>
   exchange(ENDPOINTS.mfa, { mfa_token: challenge.token, method, code });

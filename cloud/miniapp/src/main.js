@@ -154,6 +154,7 @@ function showSignIn(opts) {
   const view = document.getElementById('view');
   mount(view);
   view.dataset.screen = 'signin';
+  document.getElementById('user').textContent = 'fitgate';
   setBackButton(null);
   signin.render(view, app, {
     ...opts,

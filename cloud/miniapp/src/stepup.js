@@ -33,16 +33,17 @@ function ask(box, methods) {
     const input = h('input', { type: 'text', id: 'stepup-code', name: 'code', inputmode: 'numeric',
                                autocomplete: 'one-time-code', autocapitalize: 'off', spellcheck: 'false' });
     const msg = h('p', { class: 'form-error', role: 'alert' });
+    const note = h('p', { class: 'hint', role: 'status' });
     const send = h('button', { type: 'button', class: 'secondary', hidden: !SENDS.has(method), onclick: async () => {
       msg.textContent = '';
-      try { await post(EP.send, { method }); msg.textContent = t('mfa.sent'); } catch (e) { msg.textContent = errorText(e); }
+      try { await post(EP.send, { method }); note.textContent = t('mfa.sent'); } catch (e) { msg.textContent = errorText(e); }
     } }, t('mfa.send'));
     const choose = methods.length > 1 ? h('fieldset', { class: 'choices' }, h('legend', null, t('mfa.method')),
       methods.map((m) => h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'stepup-method', value: m, checked: m === method,
         onchange: () => { method = m; send.hidden = !SENDS.has(m); input.inputMode = m === 'backup' ? 'text' : 'numeric'; } }), ' ', t(LABELS[m])))) : null;
     const form = h('form', { id: 'stepup-form', class: 'card', novalidate: true },
       h('h2', null, t('stepup.title')), h('p', null, t('stepup.intro')), choose,
-      h('div', { class: 'field' }, h('label', { for: 'stepup-code' }, t('mfa.codeLabel')), input), send, msg,
+      h('div', { class: 'field' }, h('label', { for: 'stepup-code' }, t('mfa.codeLabel')), input), send, note, msg,
       h('div', { class: 'actions' },
         h('button', { type: 'submit', class: 'primary' }, t('mfa.submit')),
         h('button', { type: 'button', class: 'secondary', onclick: () => {

@@ -1,6 +1,6 @@
 // screens/signin.js - no session yet: the 2FA challenge after init data, the
 // one-time code from a WhatsApp/WeChat link, or how to open the app.
-import { finishMfa, sendMfaCode, signInWithCode } from '../auth.js';
+import { finishMfa, sendMfaCode, sendWhatsAppCode, signInWithWhatsApp } from '../auth.js';
 import { errorNotice, errorText } from '../errors.js';
 import { t } from '../i18n.js';
 import { haptic, hideMainButton, setMainButton } from '../tg.js';
@@ -20,28 +20,48 @@ export function render(view, app, opts) {
   return () => hideMainButton();
 }
 
+// WhatsApp users without a link at hand: a code to their number.
 function codeForm(view, opts) {
-  const input = h('input', { type: 'text', name: 'code', inputmode: 'text', autocomplete: 'one-time-code',
-                             autocapitalize: 'off', spellcheck: 'false', required: true });
+  const phone = h('input', { type: 'tel', name: 'phone', id: 'wa-phone', autocomplete: 'tel', inputmode: 'tel',
+                             placeholder: '+7 900 000 00 00' });
+  const code = h('input', { type: 'text', name: 'code', id: 'wa-code', inputmode: 'numeric', autocomplete: 'one-time-code',
+                            maxlength: '8', autocapitalize: 'off', spellcheck: 'false' });
+  const codeField = field(t('signin.waCode'), code);
+  codeField.hidden = true;
   const msg = h('p', { class: 'form-error', role: 'alert' });
-  const form = h('form', { id: 'code-form', novalidate: true },
-    field(t('signin.codeLabel'), input, t('signin.codeHint')), msg,
-    h('button', { type: 'submit', class: 'primary' }, t('signin.codeSubmit')));
+  const note = h('p', { class: 'hint', role: 'status' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, t('mfa.send'));
+  let sent = false;
+  const form = h('form', { id: 'wa-form', novalidate: true },
+    field(t('signin.waPhone'), phone, t('signin.waHint')), codeField, note, msg, submit);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     msg.textContent = '';
-    const code = input.value.trim();
-    if (!code) { msg.textContent = t('signin.codeEmpty'); input.focus(); return; }
+    const number = phone.value.replace(/[\s()-]/g, '');
+    if (!/^\+?\d{8,15}$/.test(number)) { msg.textContent = t('signin.waBadPhone'); phone.focus(); return; }
+    submit.disabled = true;
     try {
-      const r = await signInWithCode(code);
+      if (!sent) {
+        await sendWhatsAppCode(number);
+        sent = true;
+        codeField.hidden = false;
+        submit.textContent = t('signin.codeSubmit');
+        note.textContent = t('signin.waSent');
+        code.focus();
+        return;
+      }
+      const c = code.value.trim();
+      if (!c) { msg.textContent = t('signin.codeEmpty'); code.focus(); return; }
+      const r = await signInWithWhatsApp(number, c);
       if (r.challenge) { view.replaceChildren(); challenge(view, { ...opts, challenge: r.challenge }); return; }
       opts.onSignedIn(r.user);
     } catch (e) {
       msg.textContent = errorText(e);
-      input.focus();
+    } finally {
+      submit.disabled = false;
     }
   });
-  view.append(section(t('signin.codeTitle'), form));
+  view.append(section(t('signin.waTitle'), form));
 }
 
 const METHOD_KEYS = { totp: 'mfa.totp', backup: 'mfa.backup', sms: 'mfa.sms', telegram: 'mfa.telegram', whatsapp: 'mfa.whatsapp' };
@@ -55,6 +75,7 @@ function challenge(view, opts) {
   const input = h('input', { type: 'text', name: 'otp', id: 'otp', inputmode: 'numeric', autocomplete: 'one-time-code',
                              autocapitalize: 'off', spellcheck: 'false', maxlength: '32', required: true });
   const msg = h('p', { class: 'form-error', role: 'alert' });
+  const note = h('p', { class: 'hint', role: 'status' });
   const sendBtn = h('button', { type: 'button', class: 'secondary', hidden: true }, t('mfa.send'));
   const label = h('label', { for: 'otp' });
   const choose = h('fieldset', { class: 'choices' }, h('legend', null, t('mfa.method')),
@@ -71,12 +92,12 @@ function challenge(view, opts) {
     msg.textContent = '';
     try {
       await sendMfaCode(ch, method);
-      msg.textContent = t('mfa.sent');
+      note.textContent = t('mfa.sent');
     } catch (e) { msg.textContent = errorText(e); }
   });
   const form = h('form', { id: 'mfa-form', novalidate: true },
     methods.length > 1 ? choose : null,
-    h('div', { class: 'field' }, label, input), sendBtn, msg,
+    h('div', { class: 'field' }, label, input), sendBtn, note, msg,
     h('button', { type: 'submit', class: 'primary' }, t('mfa.submit')));
   async function submit() {
     msg.textContent = '';
