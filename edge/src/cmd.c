@@ -23,7 +23,7 @@ struct cmd_ctx {
     char gw[FP_GATEWAY_MAX + 1];
     char t_cmd[128], t_result[128], t_nearby[128], t_event[128];
     uint32_t snapshot_interval_s;
-    sd_event_source *tick;
+    sd_event_source *tick, *scan_done;
     uint64_t ticks;
     void (*dirty)(void *ctx);
     void *dirty_ctx;
@@ -174,6 +174,14 @@ static void end_session(cmd_ctx *c, cmd_binding *x, const char *reason)
     publish_json(c, c->t_event, o, false);
 }
 
+static int on_scan_done(sd_event_source *s, uint64_t usec, void *userdata)
+{
+    (void)s;
+    (void)usec;
+    publish_snapshot(userdata);
+    return 0;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
     (void)usec;
@@ -217,7 +225,14 @@ static void execute(cmd_ctx *c, const cmd *k)
             reply(c, k, "scan_failed", "no Bluetooth adapter is ready", NULL);
             return;
         }
-        reply(c, k, NULL, NULL, NULL);
+        /* Discovery runs all the time; after the scan window the cloud gets a
+         * fresh nearby snapshot with what showed up. */
+        sd_event_source_set_time_relative(c->scan_done, (uint64_t)k->seconds * 1000000);
+        sd_event_source_set_enabled(c->scan_done, SD_EVENT_ONESHOT);
+        cJSON *res = cJSON_CreateObject();
+        if (res)
+            cJSON_AddNumberToObject(res, "seconds", k->seconds);
+        reply(c, k, NULL, NULL, res);
         return;
     }
     case CMD_BIND: {
@@ -409,10 +424,13 @@ int cmd_new(cmd_ctx **out, sd_event *ev, const cmd_config *cfg)
     snprintf(c->t_event, sizeof c->t_event, "fit/v1/gw/%s/event", c->gw);
     if (!fp_gateway_id_valid(c->gw, strlen(c->gw)) ||
         cmdb_open(&c->bind, cfg->bindings_path, mono_ms()) < 0 ||
-        sd_event_add_time_relative(ev, &c->tick, CLOCK_MONOTONIC, 1000000, 50000, on_tick, c) < 0) {
+        sd_event_add_time_relative(ev, &c->tick, CLOCK_MONOTONIC, 1000000, 50000, on_tick, c) < 0 ||
+        sd_event_add_time_relative(ev, &c->scan_done, CLOCK_MONOTONIC, 1000000, 50000, on_scan_done,
+                                   c) < 0) {
         cmd_free(c);
         return -EINVAL;
     }
+    sd_event_source_set_enabled(c->scan_done, SD_EVENT_OFF);
     *out = c;
     return 0;
 }
@@ -422,6 +440,7 @@ void cmd_free(cmd_ctx *c)
     if (!c)
         return;
     c->tick = sd_event_source_disable_unref(c->tick);
+    c->scan_done = sd_event_source_disable_unref(c->scan_done);
     cmdb_close(c->bind);
     sd_event_unref(c->ev);
     free(c);

@@ -412,6 +412,9 @@ def test_bad_commands_refused_unknown_devices_ignored(workdir, ble):
         # The gateway is still fine: a good command works.
         res = mqtt_cmd(s, {"v": 1, "id": "ok1", "op": "snapshot"})
         assert res["ok"] is True and "devices" in res["result"]
+        res = mqtt_cmd(s, {"v": 1, "id": "sc1", "op": "scan", "args": {"seconds": 2}})
+        assert res["ok"] is True and res["result"] == {"seconds": 2}
+        assert ble.stats()["_adapter"]["discovering"]
         # A device the gateway never saw can be bound (it connects when it shows up) ...
         ghost = "C0:FF:EE:00:03:0A"
         res = mqtt_cmd(s, {"v": 1, "id": "g1", "op": "bind", "args": {"device": ghost}})
