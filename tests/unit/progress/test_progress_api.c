@@ -250,6 +250,23 @@ static void test_paging_and_ownership(void **state)
                 num(cJSON_GetArrayItem(series, 0), "hr") < 111.51);
     assert_true(num(j, "metrics.duration_s") == 19);
     cJSON_Delete(j);
+
+    /* once sealed (samples dropped), the stored series answers */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE progress_workout SET sealed=1, series='[{\"t_s\":0,\"hr\":99}]' WHERE id=%lld;"
+             "DELETE FROM progress_sample WHERE workout_id=%lld",
+             (long long)wid_of_user2, (long long)wid_of_user2);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    j = get_json(path, "u2", 200);
+    series = cJSON_GetObjectItem(j, "series");
+    assert_int_equal(cJSON_GetArraySize(series), 1);
+    assert_true(num(cJSON_GetArrayItem(series, 0), "hr") == 99);
+    assert_true(num(j, "metrics.duration_s") == 19);
+    cJSON_Delete(j);
 }
 
 static void test_progress_percentiles_and_opt_out(void **state)
