@@ -70,14 +70,16 @@ $table
 
 Reading the numbers: the target was 10,000 sign-ins/s with p99 under 10 ms; it is not met here.
 The static endpoint (same server, same "Connection: close" per response) bounds what HTTP costs.
-A sign-in adds an ES256 signature (mbedTLS 2.28: about 0.4 ms of CPU per signature even with the
-P-256 generator table kept per thread, the biggest single cost in a profile: ~45 % mbedTLS, ~20 %
-malloc/free mostly from its bignums, ~15 % SQLite), one SQLite write transaction (the one-time
-init data record, the user, the session, the refresh token, the audit row and, for a new user,
-the UserRegistered outbox row) under the module's lock, and the HMAC check. On two cores the
-signature alone caps sign-ins near 4,500/s; the SQLite transaction is serialised. What would
-move it: a faster P-256 (mbedTLS 3.6 with p256-m), more cores (signing is outside the lock and
-scales), or precomputed ECDSA nonces.
+A sign-in adds an ES256 signature (mbedTLS 2.28: 0.3-0.4 ms of CPU per signature even with
+P-256 groups and their generator tables pooled across threads; in a profile of the sign-in load
+~50 % is mbedTLS and ~18 % malloc/free, mostly its bignums, ~9 % SQLite), one SQLite write
+transaction with cached prepared statements (the one-time init data record, the user, the
+session, the refresh token, the audit row and, for a new user, the UserRegistered outbox row)
+under the module's lock, and the HMAC check. On two cores the signature alone caps sign-ins near
+5,000/s, and the load generator, the static-file-free HTTP path (a thread per connection,
+"Connection: close") and the other work on this machine share the same cores; the runs vary a
+lot for that reason. What would move it: a faster P-256 (mbedTLS 3.6 with p256-m), more cores
+(signing is outside the lock and scales), keep-alive in the api, or precomputed ECDSA nonces.
 EOT
 )
 SECTION="$section" python3 - docs/benchmarks.md <<'PY'
