@@ -40,6 +40,11 @@ export function setLang(code, remember = false) {
 
 export const getLang = () => lang;
 
+// Did the user pick a language in the app (which then wins over everything)?
+export function hasChosenLang() {
+  try { return !!normLang(localStorage.getItem(STORE_KEY)); } catch (_) { return false; }
+}
+
 // t('live.bpm') or t('workouts.count', {n: 3}); a value that is an object is a
 // plural table ({one, few, many, other}) chosen by params.n.
 export function t(key, params) {

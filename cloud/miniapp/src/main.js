@@ -1,8 +1,8 @@
 // main.js - boot: Telegram (or plain web) environment, language, sign-in, the
 // app-wide live stream, and a hash router over the screens.
-import { ApiError, clearSession, onSignedOut, session } from './api.js';
+import { ApiError, clearSession, get, onSignedOut, session } from './api.js';
 import { errorNotice } from './errors.js';
-import { chooseLang, t } from './i18n.js';
+import { chooseLang, getLang, hasChosenLang, normLang, setLang, t } from './i18n.js';
 import { signIn } from './auth.js';
 import { openLive } from './stream.js';
 import { dropLaunchHash, haptic, hideMainButton, initTelegram, setBackButton, tg } from './tg.js';
@@ -177,6 +177,17 @@ function showSignIn(opts) {
 let routing = false;
 async function started(user) {
   app.user = user || session.user || {};
+  // The full profile (max HR and birth year for the zones, the language the
+  // account keeps for users who come without Telegram's language_code).
+  try {
+    const me = await get('/api/v1/me');
+    app.user = { ...app.user, ...(me?.user || me) };
+  } catch (_) { /* the session reply is enough to go on */ }
+  const accountLang = normLang(app.user.lang);
+  if (accountLang && !hasChosenLang() && !normLang(tg.user?.language_code) && accountLang !== getLang()) {
+    setLang(accountLang);
+    shell();
+  }
   showUser();
   document.getElementById('tabs').hidden = false;
   startLive();
