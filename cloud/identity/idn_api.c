@@ -671,16 +671,28 @@ static int h_profile(void *ctx, api_req *rq)
     return h_me(ctx, rq);
 }
 
-static int h_audit(void *ctx, api_req *rq)
+/* The user id in the path (>0), or 0 after answering 400. */
+static int64_t path_user(api_req *rq)
 {
-    idn *d = ctx;
-    const api_principal *p = api_who(rq);
+    const char *arg = api_path_arg(rq, 0);
+    char *end = NULL;
+    long long uid = arg ? strtoll(arg, &end, 10) : 0;
+    if (!arg || !end || *end || uid <= 0) {
+        api_reply_error(rq, 400, "malformed", "user id expected");
+        return 0;
+    }
+    return uid;
+}
+
+/* The security events of user_id, newest first. */
+static int reply_audit(idn *d, api_req *rq, int64_t user_id)
+{
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *st = idn_prep(d, "SELECT ts_ms, event, ip, detail FROM identity_audit WHERE "
                                    "user_id = ? ORDER BY id DESC LIMIT 200");
     cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "events");
     if (st) {
-        sqlite3_bind_int64(st, 1, p->user_id);
+        sqlite3_bind_int64(st, 1, user_id);
         while (sqlite3_step(st) == SQLITE_ROW) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "ts_ms", (double)sqlite3_column_int64(st, 0));
@@ -695,15 +707,25 @@ static int h_audit(void *ctx, api_req *rq)
     return api_reply_json(rq, 200, o);
 }
 
+static int h_audit(void *ctx, api_req *rq)
+{
+    return reply_audit(ctx, rq, api_who(rq)->user_id);
+}
+
+/* Operators (support): the security events of any user. */
+static int h_admin_audit(void *ctx, api_req *rq)
+{
+    int64_t uid = path_user(rq);
+    return uid ? reply_audit(ctx, rq, uid) : 0;
+}
+
 /* Operators: lift a lockout (after checking who asks, out of band). */
 static int h_admin_unlock(void *ctx, api_req *rq)
 {
     idn *d = ctx;
-    const char *arg = api_path_arg(rq, 0);
-    char *end = NULL;
-    long long uid = arg ? strtoll(arg, &end, 10) : 0;
-    if (!arg || !end || *end || uid <= 0)
-        return api_reply_error(rq, 400, "malformed", "user id expected");
+    int64_t uid = path_user(rq);
+    if (!uid)
+        return 0;
     pthread_mutex_lock(&d->mu);
     int rc = idn_exec_i(d, "DELETE FROM identity_throttle WHERE user_id = ?", 1, uid, 0, 0, 0);
     int n = sqlite3_changes(d->db);
@@ -761,5 +783,6 @@ const api_route idn_routes_session[] = {
     {"GET", "/.well-known/jwks.json", API_PUBLIC, "jwks", h_jwks},
     {"GET", "/internal/v1/users/*/contact", API_INTERNAL, "internal_contact", h_internal_contact},
     {"POST", "/admin/v1/users/*/unlock", API_ADMIN, "admin_unlock", h_admin_unlock},
+    {"GET", "/admin/v1/users/*/audit", API_ADMIN, "admin_audit", h_admin_audit},
 };
 const size_t idn_routes_session_n = sizeof idn_routes_session / sizeof idn_routes_session[0];

@@ -429,7 +429,7 @@ static size_t ip_slot(const char *ip)
     return h % IDN_IP_SLOTS;
 }
 
-#define IDN_IP_FAILURES_PER_MIN 30
+#define IDN_IP_FAILURES_PER_MIN 50
 
 int idn_ip_blocked(idn *d, const char *ip)
 {

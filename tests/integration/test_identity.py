@@ -313,8 +313,12 @@ def test_totp_backup_codes_throttle(env):
     unlock = f"/admin/v1/users/{b['user']['id']}/unlock"
     assert api.call("POST", unlock, {}, token=b["token"])[0] == 403
     assert api.call("POST", unlock, {}, token=cli(env, "token", "notifier"))[0] == 403
-    st, u, _ = api.call("POST", unlock, {}, token=cli(env, "token", "ops-anna", "--admin"))
+    admin = cli(env, "token", "ops-anna", "--admin")
+    st, u, _ = api.call("POST", unlock, {}, token=admin)
     assert st == 200 and u["unlocked"]
+    st, au, _ = api.call("GET", f"/admin/v1/users/{b['user']['id']}/audit", token=admin)
+    assert st == 200 and au["events"][0]["event"] == "unlocked" and au["events"][0]["detail"] == "ops-anna"
+    assert api.call("GET", f"/admin/v1/users/{b['user']['id']}/audit", token=b["token"])[0] == 403
     st, s4, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch4["mfa_token"], "method": "backup", "code": codes[2]})
     assert st == 200, s4
     # the audit log has the story

@@ -273,8 +273,10 @@ static void test_per_address_limit(void **s)
 {
     (void)s;
     assert_int_equal(idn_ip_blocked(d, "192.0.2.9"), 0);
-    for (int i = 0; i < 30; i++)
+    for (int i = 0; i < 49; i++)
         idn_ip_failure(d, "192.0.2.9");
+    assert_int_equal(idn_ip_blocked(d, "192.0.2.9"), 0);
+    idn_ip_failure(d, "192.0.2.9");
     assert_int_equal(idn_ip_blocked(d, "192.0.2.9"), 1);
     assert_int_equal(idn_ip_blocked(d, "192.0.2.10"), 0);
     int retry = 0;
