@@ -204,9 +204,8 @@ static int record_initdata(idn *d, const uint8_t mac[32], int64_t until_ms)
         rc = sqlite3_step(q) == SQLITE_DONE ? (sqlite3_changes(d->db) == 1 ? 0 : 1) : -1;
         idn_done(d, q);
     }
-    if (rc == 0 && (mac[0] & 0x3f) == 0) /* now and then: forget expired ones */
-        idn_exec_i(d, "DELETE FROM identity_initdata_used WHERE until_ms < ?", 1, idn_now_ms(), 0,
-                   0, 0);
+    if (rc == 0 && (mac[0] & 0x3f) == 0) /* now and then (random: the MAC) */
+        idn_gc(d);
     return rc;
 }
 

@@ -408,3 +408,24 @@ cJSON *idn_user_json(idn *d, const idn_user *u, int full)
     }
     return j;
 }
+
+void idn_gc(idn *d)
+{
+    /* Rows past their use, kept a day for the audit trail of support
+     * questions; the audit log itself for a year. */
+    static const char *const sql[] = {
+        "DELETE FROM identity_initdata_used WHERE until_ms < ?1",
+        "DELETE FROM identity_refresh WHERE expires_ms < ?1 - 86400000",
+        "DELETE FROM identity_sessions WHERE expires_ms < ?1 - 86400000 OR (revoked_ms > 0 AND "
+        "revoked_ms < ?1 - 30 * 86400000)",
+        "DELETE FROM identity_refresh WHERE session_id NOT IN (SELECT id FROM identity_sessions)",
+        "DELETE FROM identity_mfa_pending WHERE expires_ms < ?1",
+        "DELETE FROM identity_oob_codes WHERE expires_ms < ?1 - 86400000",
+        "DELETE FROM identity_link_tokens WHERE until_ms < ?1 - 86400000",
+        "DELETE FROM identity_wa_seen WHERE ts_ms < ?1 - 7 * 86400000",
+        "DELETE FROM identity_audit WHERE ts_ms < ?1 - 365 * 86400000",
+    };
+    int64_t now = idn_now_ms();
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+        idn_exec_i(d, sql[i], 1, now, 0, 0, 0);
+}

@@ -104,6 +104,9 @@ void idn_done(idn *d, sqlite3_stmt *st);
 void idn_stmts_free(idn *d);
 /* Run a statement with up to 4 int64 params then finalize. 0 or -1. */
 int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t e);
+/* Forget rows past their use (caller holds mu; inside or outside a
+ * transaction). */
+void idn_gc(idn *d);
 /* Audit log of security events (inside or outside a transaction). */
 void idn_audit(idn *d, int64_t user_id, const char *event, const char *ip, const char *detail);
 /* Count an event (fitgate_identity_events_total{event=...}); no database. */

@@ -283,6 +283,28 @@ static void test_per_address_limit(void **s)
     assert_int_equal(idn_mfa_verify(d, 1, "totp", "123456", "192.0.2.9", &retry), IDN_MFA_DELAYED);
 }
 
+static void test_gc(void **s)
+{
+    (void)s;
+    int64_t now = idn_now_ms();
+    idn_exec_i(d,
+               "INSERT INTO identity_oob_codes(user_id, channel, dest, purpose, hash, created_ms,"
+               " expires_ms) VALUES(?1, 'sms', 'x', 'auth', x'00', ?2, ?3)",
+               3, 77, now - 3 * 86400000LL, now - 2 * 86400000LL, 0);
+    idn_exec_i(d,
+               "INSERT INTO identity_oob_codes(user_id, channel, dest, purpose, hash, created_ms,"
+               " expires_ms) VALUES(?1, 'sms', 'x', 'auth', x'00', ?2, ?3)",
+               3, 77, now, now + 600000, 0);
+    idn_exec_i(d, "INSERT INTO identity_audit(user_id, ts_ms, event) VALUES(?1, ?2, 'old')", 2, 77,
+               now - 400 * 86400000LL, 0, 0);
+    assert_int_equal(count("SELECT count(*) FROM identity_oob_codes WHERE user_id = ?", 77), 2);
+    idn_gc(d);
+    assert_int_equal(count("SELECT count(*) FROM identity_oob_codes WHERE user_id = ?", 77), 1);
+    assert_int_equal(count("SELECT count(*) FROM identity_audit WHERE user_id = ?", 77), 0);
+    /* Live sessions and their refresh tokens stay. */
+    assert_true(count("SELECT count(*) FROM identity_refresh WHERE ?1 = ?1", 0) > 0);
+}
+
 static void test_step_up(void **s)
 {
     (void)s;
@@ -315,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_totp_sealed_replay_backup),
         cmocka_unit_test(test_per_address_limit),
+        cmocka_unit_test(test_gc),
         cmocka_unit_test(test_step_up),
         cmocka_unit_test(test_qr_svg),
     };
