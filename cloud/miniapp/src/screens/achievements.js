@@ -17,7 +17,7 @@ function title(a) {
 // A goal's amount in the unit people think in.
 function amount(stat, v) {
   if (stat === 'distance_m') return `${num(v / 1000, v % 1000 ? 1 : 0)} ${t('unit.km')}`;
-  if (stat === 'duration_s') return `${num(v / 3600, v % 3600 ? 1 : 0)} ${t('unit.h')}`;
+  if (stat === 'duration_s') return v && v < 3600 ? `${num(v / 60)} ${t('unit.min')}` : `${num(v / 3600, v % 3600 ? 1 : 0)} ${t('unit.h')}`;
   return num(v);
 }
 
@@ -25,7 +25,7 @@ function earnedRow(x) {
   const when = x.at_ms || x.unlocked_ms;
   const sub = [when ? date(when) : null, x.points ? t('ach.pts', { n: x.points }) : null].filter(Boolean).join(' · ');
   return h('li', { 'data-code': x.code }, h('div', { class: 'row' },
-    h('div', { class: 'main' }, h('div', { class: 'title' }, '🏅 ', title(x)), h('div', { class: 'sub' }, sub))));
+    h('div', { class: 'main' }, h('div', { class: 'title' }, h('span', { class: 'medal', 'aria-hidden': 'true' }, '★ '), title(x)), h('div', { class: 'sub' }, sub))));
 }
 
 export function render(view) {

@@ -101,8 +101,13 @@ export function render(view, app) {
     const d = devs.get(app.liveDevice);
     if (!d) return;
     chart.setData([d.xs.slice(), d.ys.slice()]);
-    elapsed.textContent = d.start && now - d.lastTs < GAP_S ? duration(now - d.start) : '–';
+    const active = d.start && now - d.lastTs < GAP_S;
+    elapsed.textContent = active ? duration(now - d.start) : '–';
+    // "Finish workout" only while one is going on.
+    if (active && !finishing && !shown) { setMainButton(t('live.finish'), finish); shown = true; }
+    if (!active && shown && !finishing) { hideMainButton(); shown = false; }
   }
+  let shown = false, finishing = false;
 
   for (const r of app.live.recent) take(r);
   paint();
@@ -112,6 +117,7 @@ export function render(view, app) {
   // Finish: the workout ends now (not after the idle timeout) and its
   // summary opens as soon as the server has computed it.
   async function finish() {
+    finishing = true;
     setMainButton(t('live.finish'), finish, { busy: true });
     try {
       const r = await post('/api/v1/workouts/stop');
@@ -121,8 +127,10 @@ export function render(view, app) {
       haptic('error');
       toast(errorText(e), 'error');
       setMainButton(t('live.finish'), finish);
+    } finally {
+      finishing = false;
     }
   }
-  setMainButton(t('live.finish'), finish);
+  redraw();
   return () => { off(); clearInterval(tick); chart.destroy(); hideMainButton(); };
 }
