@@ -3,7 +3,7 @@
 #   make test    installs what is missing, then unit (plain + ASan/UBSan),
 #                integration (mosquitto, Kafka, SQLite) and short fuzz runs
 #   make run     the embedded stack with simulated devices; prints a URL
-#   make bench   pipeline, decoders, live latency, flashing -> docs/benchmarks.md
+#   make bench   every benchmark in bench/ (each next to its ceiling) -> docs/benchmarks.md
 #   make fuzz    long fuzz runs (FUZZ_SECONDS per target, default 300)
 #   make soak    the stack under load for SOAK_MINUTES (30): no loss, flat memory
 SHELL := /bin/bash
@@ -32,6 +32,12 @@ bench: deps
 	@bench/decoders.sh
 	@/usr/bin/python3 bench/live_latency.py
 	@bench/flash.sh
+	@bench/signin.sh
+	@bench/worker.sh
+	@bench/shop.sh
+	@bench/bluez.sh
+	@bench/miniapp_size.sh
+	@/usr/bin/python3 bench/miniapp_latency.py
 
 fuzz: deps
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-300} scripts/fuzz.sh
