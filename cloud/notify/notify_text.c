@@ -114,7 +114,11 @@ int notify_compose(const char *type, const cJSON *data, const char *lang, const 
     int l = lang_index(lang);
     int rc = -1;
     if (strcmp(type, EVT_TYPE_USER_REGISTERED) == 0)
-        rc = welcome(l, first_name && first_name[0] ? first_name : str(data, "first_name"), text);
+        rc = welcome(l,
+                     first_name && first_name[0] ? first_name
+                     : str(data, "first_name")   ? str(data, "first_name")
+                                                 : str(data, "name"),
+                     text);
     else if (strcmp(type, EVT_TYPE_2FA_ENABLED) == 0)
         rc = asprintf(
             text, "%s",
