@@ -227,6 +227,10 @@ static int h_session_code(void *ctx, api_req *rq)
     idn *d = ctx;
     char subject[128], display[256], phone[WA_ID_MAX + 1];
     const char *name;
+    if (idn_ip_blocked(d, api_peer_ip(rq))) {
+        api_reply_header(rq, "Retry-After", "60");
+        return api_reply_error(rq, 429, "too_many_attempts", "wait before the next try");
+    }
     if (take_link_token(d, idn_jstr(api_body_json(rq), "code"), subject, display)) {
         idn_ip_failure(d, api_peer_ip(rq));
         idn_count("sign_in_failed");
