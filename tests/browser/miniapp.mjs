@@ -360,8 +360,14 @@ async function whatsapp() {
   out.linkUser = (await page.textContent('#user')).trim();
   out.hashAfter = await page.evaluate(() => location.hash);
   out.inTelegram = await page.evaluate(() => document.documentElement.dataset.tg || '');
-  out.mainButtonHtml = await page.evaluate(() => !!document.querySelector('#mainbtn:not([hidden])'));
   await page.screenshot({ path: join(shots, 'whatsapp-link.png') });
+  // No Telegram: the back button of an inner screen is the app's own.
+  await go(page, 'workouts');
+  await go(page, 'workouts/1');
+  out.htmlBack = await page.evaluate(() => !document.querySelector('#back').hidden);
+  await page.click('#back');
+  await page.waitForFunction(() => document.querySelector('#view').dataset.screen === 'workouts' && !location.hash.includes('/1'));
+  out.afterBack = await page.evaluate(() => location.hash);
   // A fresh tab: nothing to sign in with but a phone number.
   const tab = await context.browser().newContext({ viewport: { width: 360, height: 740 } }).then((c) => c.newPage());
   tab.on('pageerror', (e) => errors.push('pageerror: ' + String(e)));

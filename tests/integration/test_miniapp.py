@@ -353,7 +353,7 @@ def test_miniapp_whatsapp_link_and_code_sign_in(wa_stack):
     assert page["linkUser"].startswith("Wanda")
     assert "/code/" not in page["hashAfter"]          # the one-time link leaves the address bar
     assert page["inTelegram"] == ""                  # a plain browser: HTML buttons
-    assert page["mainButtonHtml"] is True
+    assert page["htmlBack"] is True and page["afterBack"] == "#/workouts"
     assert "WhatsApp" in page["signinText"]
     assert page["codeUser"].startswith("Wanda")      # the same account by phone
     assert fakes.rejected == []
