@@ -391,7 +391,8 @@ static void print_json(cJSON *j)
 }
 
 static const char *usage =
-    "usage: fitgate-fw update install BUNDLE --slots CONFIG [--json] [--progress]\n"
+    "usage: fitgate-fw update fetch URL --out PATH --sha256 HEX --size N [--bundle] ...\n"
+    "       fitgate-fw update install BUNDLE --slots CONFIG [--json] [--progress]\n"
     "       fitgate-fw update mark-good --slots CONFIG [--json]\n"
     "       fitgate-fw update status --slots CONFIG\n"
     "       fitgate-fw update boot --slots CONFIG   (file backend: what the boot script does)\n";
@@ -407,6 +408,8 @@ int fw_cmd_update(int argc, char **argv)
         fputs(usage, stderr);
         return FW_EXIT_USAGE;
     }
+    if (!strcmp(argv[1], "fetch"))
+        return fw_cmd_update_fetch(argc - 1, argv + 1);
     const char *sub = argv[1], *slots = NULL;
     int json = 0, progress = 0;
     optind = 1;

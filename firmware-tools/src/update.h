@@ -80,4 +80,8 @@ int upd_state_write(const upd_config *c, const upd_state *s, char *err, size_t e
  * "fitgate.slot=X" in booted_from; -1 when not found. */
 int upd_booted_slot(const upd_config *c);
 
+/* `fitgate-fw update fetch` (update_fetch.c): download a bundle or a file
+ * with size and sha256 checks; argv[0] is "fetch". Returns the exit status. */
+int fw_cmd_update_fetch(int argc, char **argv);
+
 #endif
