@@ -78,6 +78,16 @@ async function telegram() {
     return { bgVar: cs.getPropertyValue('--tg-theme-bg-color').trim(), bodyBg: getComputedStyle(document.querySelector('header')).backgroundColor,
              tgAttr: document.documentElement.dataset.tg || '', htmlBack: !document.querySelector('#back').hidden };
   });
+  // The live screen's main action is Telegram's MainButton, not an HTML one.
+  await liveNumber(page);
+  await page.waitForFunction(() => window.__tg.some(([n, d]) => n === 'web_app_setup_main_button' && d?.is_visible),
+                             null, { timeout: 10000 });
+  const mainSetup = await page.evaluate(() => window.__tg.filter(([n, d]) => n === 'web_app_setup_main_button' && d?.is_visible).pop()[1]);
+  const htmlMain = await page.evaluate(() => !document.querySelector('#mainbtn').hidden);
+  await page.screenshot({ path: join(shots, 'telegram-live.png') });
+  await page.evaluate(() => window.Telegram.WebView.receiveEvent('main_button_pressed'));
+  await page.waitForFunction(() => /^#\/workouts\/\d+$/.test(location.hash), null, { timeout: 30000 });
+  const afterMain = await page.evaluate(() => location.hash);
   await go(page, 'workouts');
   await go(page, 'workouts/1');
   const backShown = await page.evaluate(() => window.__tg.filter(([n]) => n === 'web_app_setup_back_button').map(([, d]) => d.is_visible));
@@ -88,7 +98,7 @@ async function telegram() {
   // uses it for "Pay"; here: whatever the app sent so far.
   const events = await page.evaluate(() => window.__tg.map(([n]) => n));
   await page.screenshot({ path: join(shots, 'telegram-workouts.png') });
-  return { ...root, backShown, afterBack, events: [...new Set(events)], errors };
+  return { ...root, mainText: mainSetup.text, htmlMain, afterMain, backShown, afterBack, events: [...new Set(events)], errors };
 }
 
 async function lang() {

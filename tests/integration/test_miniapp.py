@@ -60,19 +60,31 @@ def test_miniapp_shows_live_heart_rate(stack, workdir):
         sim.wait(timeout=30)
 
 
-def test_miniapp_in_telegram_uses_bridge_theme_and_back_button(stack):
+DEMO_TG_ID = 100000001   # fitgate-core's dev demo user, who owns the --dev-demo-devices
+
+
+def test_miniapp_in_telegram_uses_bridge_theme_and_buttons(stack):
     """A TelegramWebviewProxy stands in for the Telegram client: the app says
     ready through it, takes the theme from the launch parameters as
-    --tg-theme-* variables, shows Telegram's BackButton (not its own) on an
-    inner screen and goes back when Telegram reports the press."""
-    url = tginit.launch_url(base_url(stack), {"id": 880001, "first_name": "Tg", "username": "tguser"})
-    page = run_part("telegram", base_url(stack), url)
+    --tg-theme-* variables, puts "Finish workout" on Telegram's MainButton
+    (not an HTML one) and finishes the workout when Telegram reports the
+    press, shows Telegram's BackButton on an inner screen and goes back on
+    its press."""
+    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
+    url = tginit.launch_url(base_url(stack), {"id": DEMO_TG_ID, "first_name": "Demo", "username": "demo"})
+    try:
+        page = run_part("telegram", base_url(stack), url)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=30)
     assert page["errors"] == []
     assert "web_app_ready" in page["events"]
     assert page["bgVar"] == tginit.THEME["bg_color"]
     assert page["bodyBg"] == "rgb(28, 28, 29)"          # the header is painted from the theme
     assert page["tgAttr"] == "1"
-    assert page["backShown"] == [True] and page["htmlBack"] is False
+    assert page["mainText"] == "Finish workout" and page["htmlMain"] is False
+    assert page["afterMain"].startswith("#/workouts/")   # the finished workout opened
+    assert page["backShown"][-1] is True and page["htmlBack"] is False
     assert page["afterBack"] == "#/workouts"
     assert "web_app_trigger_haptic_feedback" in page["events"]
 
