@@ -237,8 +237,10 @@ static int dest_valid(const char *channel, const char *dest)
  * phone). Caller holds mu. */
 static int messenger_dest(idn *d, int64_t user_id, const char *channel, char *out, size_t cap)
 {
+    /* WhatsApp: the phone key ("p:..."), not the business-scoped id. */
     sqlite3_stmt *st = idn_prep(d, "SELECT subject, display FROM identity_links WHERE user_id = ? "
-                                   "AND provider = ? ORDER BY created_ms LIMIT 1");
+                                   "AND provider = ? AND (provider != 'whatsapp' OR subject LIKE "
+                                   "'p:%') ORDER BY created_ms LIMIT 1");
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);

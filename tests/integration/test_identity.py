@@ -493,14 +493,28 @@ def test_whatsapp_webhook_link_and_code(env):
     st, s2, _ = api.call("POST", "/api/v1/whatsapp/session", {"phone": "4917600000001", "code": wcode})
     assert st == 200 and s2["user"]["id"] == s["user"]["id"] and not s2["registered"]
     assert api.call("POST", "/api/v1/whatsapp/session", {"phone": "4917600000001", "code": wcode})[0] == 401
+    # WhatsApp as a second factor: codes through the authentication template
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "whatsapp"}, token=s2["token"])
+    assert st == 200, r
+    tpl = env.fakes.whatsapp[-1]
+    assert tpl["to"] == "4917600000001" and tpl["type"] == "template"
+    wcode = tpl["template"]["components"][0]["parameters"][0]["text"]
+    st, c, _ = api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "whatsapp", "code": wcode}, token=s2["token"])
+    assert st == 200 and len(c["backup_codes"]) == 10
+    st, ch, _ = api.call("POST", "/api/v1/whatsapp/code", {"phone": "4917600000001"})
+    assert st == 429  # one code per 30 s per phone
     # link Telegram to the same account; unlink; never the last identity
     tgu = tg_user("Wanda")
     st, r, _ = api.call("POST", "/api/v1/me/identities/telegram", {"init_data": init_data(tgu, DEV_BOT_TOKEN)}, token=s2["token"])
     assert st == 200, r
     st, me, _ = api.call("GET", "/api/v1/me", token=s2["token"])
     assert {i["provider"] for i in me["identities"]} == {"whatsapp", "telegram"}
-    # that Telegram account now signs in to the same user
-    assert sign_in(api, tgu)["user"]["id"] == s["user"]["id"]
+    # that Telegram account now signs in to the same user (which has 2FA now)
+    ch = sign_in(api, tgu)
+    assert ch["mfa_required"] and "whatsapp" in ch["methods"]
+    st, s3, _ = api.call("POST", "/api/v1/session/mfa",
+                         {"mfa_token": ch["mfa_token"], "method": "backup", "code": c["backup_codes"][0]})
+    assert st == 200 and s3["user"]["id"] == s["user"]["id"]
     for ident in me["identities"][:-1]:
         assert api.call("DELETE", f"/api/v1/me/identities/{ident['provider']}/{ident['subject']}", token=s2["token"])[0] == 200
     last = me["identities"][-1]
