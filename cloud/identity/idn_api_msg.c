@@ -437,7 +437,7 @@ static int reply_wx_error(api_req *rq, wx_status st, long errcode)
     }
     if (st == WX_ERR_API && errcode == 40226)
         return api_reply_error(rq, 403, "blocked", "WeChat blocked this user");
-    if (st == WX_ERR_API)
+    if (st == WX_ERR_API && errcode != 0)
         return api_reply_error(rq, 503, "wechat_unavailable", "WeChat is busy: retry");
     return api_reply_error(rq, 502, "wechat_error", "unexpected answer from WeChat");
 }

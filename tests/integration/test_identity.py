@@ -713,3 +713,50 @@ def test_openapi_matches_server(env):
     st, ch, _ = api.call("POST", "/api/v1/session", {"init_data": init_data(user, DEV_BOT_TOKEN)})
     check_schema(spec, spec["components"]["schemas"]["MfaChallenge"], ch)
     check_schema(spec, spec["components"]["schemas"]["SignInResult"], ch)
+
+
+def test_backup_codes_sessions_links_and_wechat_errors(env):
+    api = env.api
+    user = tg_user("Olga")
+    b = sign_in(api, user)
+    secret, codes, _ = enable_totp(api, b["token"])
+    tok = b["token"]  # the session proved TOTP at confirm: step-up is fresh
+    # new backup codes replace the old set
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/backup-codes", {}, token=tok)
+    assert st == 200 and len(r["backup_codes"]) == 10 and not set(r["backup_codes"]) & set(codes)
+    ch = sign_in(api, user)
+    assert api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "method": "backup", "code": codes[0]})[0] == 401
+    st, s2, _ = api.call("POST", "/api/v1/session/mfa", {"mfa_token": ch["mfa_token"], "code": r["backup_codes"][0]})
+    assert st == 200  # method omitted: a 16-character code is a backup code
+    # end another session by id; not someone else's
+    st, sl, _ = api.call("GET", "/api/v1/sessions", token=tok)
+    other = [x for x in sl["sessions"] if not x["current"]][0]
+    assert api.call("DELETE", f"/api/v1/sessions/{other['id']}", token=tok)[0] == 200
+    assert api.call("GET", "/api/v1/me", token=s2["token"])[0] == 401
+    stranger = sign_in(api, tg_user("Stranger"))
+    assert api.call("DELETE", f"/api/v1/sessions/{b['session_id']}", token=stranger["token"])[0] == 404
+    assert api.call("GET", "/api/v1/me", token=tok)[0] == 200
+    # link WeChat to this account; the same WeChat cannot join another account
+    env.fakes.wx_codes["link-1"] = {"openid": "o-olga", "session_key": "tiihtNczf5v6AKRyjwEUhQ=="}
+    st, r, _ = api.call("POST", "/api/v1/me/identities/wechat", {"code": "link-1"}, token=tok)
+    assert st == 200, r
+    env.fakes.wx_codes["link-2"] = {"openid": "o-olga", "session_key": "tiihtNczf5v6AKRyjwEUhQ=="}
+    st, e, _ = api.call("POST", "/api/v1/me/identities/wechat", {"code": "link-2"}, token=stranger["token"])
+    assert st == 409 and e["error"] == "identity_in_use"
+    env.fakes.wx_codes["link-3"] = {"openid": "o-olga", "session_key": "tiihtNczf5v6AKRyjwEUhQ=="}
+    st, c, _ = api.call("POST", "/api/v1/wechat/session", {"code": "link-3"})
+    assert st == 200 and c["mfa_required"]  # WeChat signs in to Olga, who has TOTP
+    # WeChat's error codes (HTTP 200 with errcode) and a broken gateway
+    for code, answer, want in (("e1", {"errcode": 45011, "errmsg": "rate"}, 429),
+                               ("e2", {"errcode": 40226, "errmsg": "blocked"}, 403),
+                               ("e3", {"errcode": -1, "errmsg": "busy"}, 503),
+                               ("e4", {"errcode": 0, "session_key": "tiihtNczf5v6AKRyjwEUhQ=="}, 502),
+                               ("e5", {"status": 502}, 503)):
+        env.fakes.wx_codes[code] = answer
+        st, e, _ = api.call("POST", "/api/v1/wechat/session", {"code": code})
+        assert st == want, (code, st, e)
+    # switch TOTP off (step-up fresh): sign-in needs no second factor any more
+    assert api.call("POST", "/api/v1/me/2fa/totp/disable", {}, token=tok)[0] == 200
+    assert "token" in sign_in(api, user)
+    assert api.call("GET", "/api/v1/me/2fa", token=tok)[1]["backup_codes_left"] == 0
+    assert not env.fakes.rejected, env.fakes.rejected

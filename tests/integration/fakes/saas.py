@@ -125,7 +125,9 @@ class Fakes:
                     sess = fakes.wx_codes.pop(q["js_code"], None)
                 if not sess:
                     return self.reply(200, {"errcode": 40029, "errmsg": "invalid code"})
-                return self.reply(200, sess)
+                if "status" in sess:  # a broken gateway, not WeChat's JSON
+                    return self.reply(sess["status"], {"message": "bad gateway"})
+                return self.reply(200, sess)  # may be {"errcode": N, "errmsg": ...}
 
         self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.port = self.srv.server_address[1]
