@@ -95,11 +95,22 @@ static int new_link_token(idn *d, const char *subject, const char *display,
     return rc;
 }
 
+/* "login" and friends: ASCII in any case; Russian and Chinese as people
+ * write them (strcasecmp does not fold Cyrillic); spaces around ignored. */
 static int wants_link(const char *text)
 {
-    const char *words[] = {"login", "log in", "sign in", "signin", "войти", "вход", "登录"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (!strcasecmp(text, words[i]))
+    static const char *const ascii[] = {"login", "log in", "sign in", "signin"};
+    static const char *const other[] = {"войти", "Войти", "ВОЙТИ", "вход", "Вход", "ВХОД", "登录"};
+    while (*text == ' ' || *text == '\n')
+        text++;
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '.'))
+        n--;
+    for (size_t i = 0; i < sizeof ascii / sizeof ascii[0]; i++)
+        if (n == strlen(ascii[i]) && !strncasecmp(text, ascii[i], n))
+            return 1;
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        if (n == strlen(other[i]) && !memcmp(text, other[i], n))
             return 1;
     return 0;
 }

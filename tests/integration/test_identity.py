@@ -760,3 +760,52 @@ def test_backup_codes_sessions_links_and_wechat_errors(env):
     assert "token" in sign_in(api, user)
     assert api.call("GET", "/api/v1/me/2fa", token=tok)[1]["backup_codes_left"] == 0
     assert not env.fakes.rejected, env.fakes.rejected
+
+
+def test_disable_with_code_and_link_whatsapp(env):
+    api = env.api
+    user = tg_user("Pavel")
+    b = sign_in(api, user)
+    secret, codes, _ = enable_totp(api, b["token"])
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/start", {"channel": "sms", "destination": "+79001234567"},
+                        token=b["token"])
+    assert st == 200, r
+    code = last_code([t for to, t in env.fakes.sms if to == "+79001234567"])
+    assert api.call("POST", "/api/v1/me/2fa/otp/confirm", {"channel": "sms", "code": code}, token=b["token"])[0] == 200
+    # a session whose second factor is old must show one again to switch a factor off
+    con = sqlite3.connect(env.db)
+    con.execute("UPDATE identity_sessions SET mfa_ms = 1 WHERE id = ?", (b["session_id"],))
+    con.commit()
+    con.close()
+    st, e, _ = api.call("POST", "/api/v1/me/2fa/otp/disable", {"channel": "sms"}, token=b["token"])
+    assert st == 403 and e["error"] == "second_factor_required"
+    st, e, _ = api.call("POST", "/api/v1/me/2fa/otp/disable", {"channel": "sms", "method": "totp", "code": "000000"},
+                        token=b["token"])
+    assert st == 401
+    st, r, _ = api.call("POST", "/api/v1/me/2fa/otp/disable",
+                        {"channel": "sms", "method": "totp", "code": totp(secret, time.time() + 30)}, token=b["token"])
+    assert st == 200, r
+    st, s, _ = api.call("GET", "/api/v1/me/2fa", token=b["token"])
+    assert not s["sms"]["enabled"] and s["totp"]["enabled"] and s["methods"] == ["totp", "backup"]
+    # sign-in codes only for methods the user has
+    ch = sign_in(api, user)
+    st, e, _ = api.call("POST", "/api/v1/session/mfa/send", {"mfa_token": ch["mfa_token"], "method": "sms"})
+    assert st == 400 and e["error"] == "method_not_enabled"
+    # everything off at once (step-up fresh from the code above)
+    assert api.call("POST", "/api/v1/me/2fa/disable", {}, token=b["token"])[0] == 200
+    st, s, _ = api.call("GET", "/api/v1/me/2fa", token=b["token"])
+    assert not s["enabled"] and s["backup_codes_left"] == 0
+    # link a WhatsApp account with a link code from the bot conversation
+    msg = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "contacts": [{"profile": {"name": "Pavel"}, "wa_id": "79001234567"}],
+        "messages": [{"from": "79001234567", "id": "wamid.P1", "timestamp": "1", "type": "text",
+                      "text": {"body": "Войти"}}]}}]}]}
+    raw = json.dumps(msg, ensure_ascii=False).encode()
+    sig = "sha256=" + hmac.new(WA_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    assert api.call("POST", "/webhooks/whatsapp", raw=raw, headers={"X-Hub-Signature-256": sig})[0] == 200
+    code = re.search(r"#/code/([\w-]+)", env.fakes.whatsapp[-1]["text"]["body"]).group(1)
+    st, r, _ = api.call("POST", "/api/v1/me/identities/whatsapp", {"code": code}, token=b["token"])
+    assert st == 200, r
+    st, me, _ = api.call("GET", "/api/v1/me", token=b["token"])
+    assert {"telegram", "whatsapp"} == {i["provider"] for i in me["identities"]}
+    assert api.call("POST", "/api/v1/me/identities/whatsapp", {"code": code}, token=b["token"])[0] == 401
