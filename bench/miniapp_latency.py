@@ -16,7 +16,6 @@ Usage: bench/miniapp_latency.py [--seconds 60] [--devices 1] [--out docs/benchma
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, HERE)
+from md_section import replace_section  # noqa: E402
 from stack import Stack  # noqa: E402
 
 
@@ -87,14 +88,7 @@ def main():
         + row("page receives it (SSE over fetch)", recv) + "\n"
         + row("value painted (next frame)", paint) + "\n")
     print(section)
-    text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
-    m = re.search(r"^## Mini app paint latency \(J4\)\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-    if m:
-        text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(args.out, "w") as f:
-        f.write(text)
+    replace_section(args.out, "Mini app paint latency (J4)", section)
 
 
 if __name__ == "__main__":

@@ -49,16 +49,4 @@ Target from issue 8: under 150 KB gzipped in total.
 $table
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'EOF'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-m = re.search(r"^## Mini app bundle\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print(f"wrote {path}")
-EOF
+printf '%s\n' "$section" | python3 bench/md_section.py docs/benchmarks.md "Mini app bundle"

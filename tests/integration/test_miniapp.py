@@ -5,6 +5,7 @@ Russian from the user's language_code and a switch to English; every screen at
 360 px wide without horizontal overflow or unlabelled controls; the live
 stream survives a dropped connection without losing readings.
 Screenshots of every screen go to <build>/miniapp-screens/ for review."""
+import contextlib
 import hashlib
 import hmac
 import json
@@ -39,9 +40,19 @@ def base_url(stack):
     return f"http://127.0.0.1:{stack.http_port}"
 
 
-def test_miniapp_shows_live_heart_rate(stack, workdir):
-    sim = stack.sim(count=0, devices=3, rate=2, qos=2, wait=False)
+@contextlib.contextmanager
+def straps(stack, devices=1, rate=2):
+    """fitgate-sim heart-rate straps (the dev demo user's) beating while in the block."""
+    sim = stack.sim(count=0, devices=devices, rate=rate, qos=2, wait=False)
     try:
+        yield sim
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=30)
+
+
+def test_miniapp_shows_live_heart_rate(stack, workdir):
+    with straps(stack, devices=3):
         os.makedirs(SHOTS, exist_ok=True)
         shot = os.path.join(SHOTS, "live.png")
         out = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "live_hr.mjs"),
@@ -55,9 +66,6 @@ def test_miniapp_shows_live_heart_rate(stack, workdir):
         assert "Demo" in page["user"]
         assert page["device"].startswith("sim-")
         assert os.path.getsize(shot) > 1000
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=30)
 
 
 DEMO_TG_ID = 100000001   # fitgate-core's dev demo user, who owns the --dev-demo-devices
@@ -70,13 +78,9 @@ def test_miniapp_in_telegram_uses_bridge_theme_and_buttons(stack):
     (not an HTML one) and finishes the workout when Telegram reports the
     press, shows Telegram's BackButton on an inner screen and goes back on
     its press."""
-    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
     url = tginit.launch_url(base_url(stack), {"id": DEMO_TG_ID, "first_name": "Demo", "username": "demo"})
-    try:
+    with straps(stack):
         page = run_part("telegram", base_url(stack), url)
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=30)
     assert page["errors"] == []
     assert "web_app_ready" in page["events"]
     assert page["bgVar"] == tginit.THEME["bg_color"]
@@ -103,12 +107,8 @@ def test_miniapp_russian_from_init_data_then_english(stack):
 
 
 def test_miniapp_every_screen_fits_360px(stack):
-    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
-    try:
+    with straps(stack):
         page = run_part("layout", base_url(stack))
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=30)
     assert page["errors"] == []
     assert len(page["screens"]) == 10
     for name, s in page["screens"].items():
@@ -122,12 +122,8 @@ def test_miniapp_live_stream_reconnects_without_losing_readings(stack):
     """Offline for 4 s with the stream dropped: the status says so, the app
     reconnects by itself once online, and the readings sent while it was away
     are filled in (no gap wider than the sim's period, none shown twice)."""
-    sim = stack.sim(count=0, devices=1, rate=2, qos=2, wait=False)
-    try:
+    with straps(stack):
         page = run_part("reconnect", base_url(stack))
-    finally:
-        sim.send_signal(signal.SIGINT)
-        sim.wait(timeout=30)
     assert page["errors"] == []
     assert page["statusOffline"] == "reconnecting"
     assert page["stats"]["connects"] >= 2
