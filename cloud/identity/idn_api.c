@@ -634,7 +634,10 @@ static int h_profile(void *ctx, api_req *rq)
     const char *name = idn_jstr(b, "name"), *lang = idn_jstr(b, "lang"), *tz = idn_jstr(b, "tz");
     const cJSON *by = cJSON_GetObjectItemCaseSensitive(b, "birth_year");
     const cJSON *hr = cJSON_GetObjectItemCaseSensitive(b, "max_hr");
-    if ((name && (strlen(name) == 0 || strlen(name) > 100)) ||
+    int ctl = 0;
+    for (const char *c = name; c && *c; c++)
+        ctl |= (unsigned char)*c < 0x20 || *c == 0x7f;
+    if ((name && (strlen(name) == 0 || strlen(name) > 100 || ctl)) ||
         (lang && strcmp(lang, "en") && strcmp(lang, "ru") && strcmp(lang, "zh")) ||
         (tz && (strlen(tz) > 60 || strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                               "0123456789/_+-") != strlen(tz))) ||

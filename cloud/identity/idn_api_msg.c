@@ -281,14 +281,18 @@ static int h_wa_code_send(void *ctx, api_req *rq)
     idn_code_hash(d, label, code, h);
     int64_t now = idn_now_ms();
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *st = idn_prep(d, "SELECT count(*) FROM identity_oob_codes WHERE user_id = 0 AND "
-                                   "dest = ? AND purpose = 'wa_signin' AND created_ms > ?");
+    /* One code per 30 s and 10 an hour per phone: each costs money and
+     * could be aimed at strangers (toll fraud). */
+    sqlite3_stmt *st = idn_prep(d, "SELECT count(*), coalesce(sum(created_ms > ?3), 0) FROM "
+                                   "identity_oob_codes WHERE user_id = 0 AND dest = ?1 AND "
+                                   "purpose = 'wa_signin' AND created_ms > ?2");
     int recent = 1;
     if (st) {
         sqlite3_bind_text(st, 1, phone, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now - 30000);
+        sqlite3_bind_int64(st, 2, now - 3600000);
+        sqlite3_bind_int64(st, 3, now - 30000);
         if (sqlite3_step(st) == SQLITE_ROW)
-            recent = sqlite3_column_int(st, 0);
+            recent = sqlite3_column_int(st, 1) > 0 || sqlite3_column_int(st, 0) >= 10;
         idn_done(d, st);
     }
     int rc = -1;
@@ -309,6 +313,9 @@ static int h_wa_code_send(void *ctx, api_req *rq)
     }
     if (rc < 0)
         return api_reply_error(rq, 500, "internal", "cannot make a code");
+    /* Sending counts against the address like a failure: one address may
+     * not make us message many phones. */
+    idn_ip_failure(d, api_peer_ip(rq));
     int retry = 0;
     notify_status ns = notify_whatsapp_code(d->cfg.channels, phone, code, "en", &retry);
     crypto_wipe(code, sizeof code);

@@ -189,6 +189,7 @@ def test_register_tokens_refresh_logout(env):
                          token=b["token"])
     assert st == 200 and me["max_hr"] == 185 and me["tz"] == "Europe/Berlin"
     assert api.call("PATCH", "/api/v1/me", {"max_hr": 999}, token=b["token"])[0] == 400
+    assert api.call("PATCH", "/api/v1/me", {"name": "Ann\nAdmin"}, token=b["token"])[0] == 400
     # bad tokens
     assert api.call("GET", "/api/v1/me", token=b["token"][:-2] + "AA")[0] == 401
     none_tok = base64.urlsafe_b64encode(b'{"alg":"none","typ":"at+jwt","kid":"x"}').decode().rstrip("=") \
