@@ -458,7 +458,7 @@ static int h_session_mfa_send(void *ctx, api_req *rq)
 int idn_reply_oob_send(idn *d, api_req *rq, int64_t uid, const char *method)
 {
     const char *err = NULL;
-    if (idn_oob_send(d, uid, method, "auth", NULL, &err) == 0) {
+    if (idn_oob_send(d, uid, method, "auth", &err) == 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "sent", 1);
         cJSON_AddStringToObject(o, "method", method);

@@ -225,7 +225,7 @@ uint32_t idn_random_code(void);
 /* Send a sign-in / step-up code by method. 0, -1; *status_out an api error
  * word on failure. Takes d->mu itself. */
 int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpose,
-                 const char *dest_override, const char **err_out);
+                 const char **err_out);
 /* Per-address failure accounting (anonymous endpoints too). */
 int idn_ip_blocked(idn *d, const char *ip);
 void idn_ip_failure(idn *d, const char *ip);

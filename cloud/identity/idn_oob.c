@@ -82,9 +82,8 @@ static void message(const char *lang, const char *code, char *out, size_t cap)
 }
 
 int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpose,
-                 const char *dest_override, const char **err_out)
+                 const char **err_out)
 {
-    (void)dest_override;
     *err_out = "malformed";
     if (!channel_ok(method))
         return -1;
@@ -294,7 +293,7 @@ int idn_oob_enroll(idn *d, int64_t user_id, const char *channel, const char *des
     pthread_mutex_unlock(&d->mu);
     if (rc != 0)
         return -1;
-    return idn_oob_send(d, user_id, channel, "enroll", NULL, err_out);
+    return idn_oob_send(d, user_id, channel, "enroll", err_out);
 }
 
 int idn_oob_confirm(idn *d, int64_t user_id, const char *channel, const char *code, const char *ip,
