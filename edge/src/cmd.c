@@ -19,6 +19,7 @@ struct cmd_ctx {
     sd_event *ev;
     mqloop *mq;
     bluez *bz;
+    upd_agent *upd;
     cmd_bindings *bind;
     char gw[FP_GATEWAY_MAX + 1];
     char t_cmd[128], t_result[128], t_nearby[128], t_event[128];
@@ -325,6 +326,22 @@ static void execute(cmd_ctx *c, const cmd *k)
         }
         reply(c, k, "no_session", "no such session on this gateway", NULL);
         return;
+    case CMD_UPDATE: {
+        int r = c->upd ? upd_start(c->upd, k->id, k->url, k->sha256, k->size) : 0;
+        if (!c->upd)
+            reply(c, k, "updates_disabled", "updates are not configured on this gateway", NULL);
+        else if (r == -EBUSY)
+            reply(c, k, "busy", "an update is already running", NULL);
+        else if (r < 0)
+            reply(c, k, "internal", "cannot start the updater", NULL);
+        else {
+            cJSON *res = cJSON_CreateObject();
+            if (res)
+                cJSON_AddBoolToObject(res, "accepted", true);
+            reply(c, k, NULL, NULL, res); /* progress follows as update events */
+        }
+        return;
+    }
     case CMD_NONE:
         break;
     }
@@ -404,6 +421,11 @@ bluez_policy cmd_policy(cmd_ctx *c, void (*dirty)(void *ctx), void *dirty_ctx)
 void cmd_set_bluez(cmd_ctx *c, bluez *b)
 {
     c->bz = b;
+}
+
+void cmd_set_updater(cmd_ctx *c, upd_agent *u)
+{
+    c->upd = u;
 }
 
 int cmd_new(cmd_ctx **out, sd_event *ev, const cmd_config *cfg)

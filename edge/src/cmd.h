@@ -28,6 +28,7 @@
 
 #include "bluez.h"
 #include "fitcommon/mqloop.h"
+#include "update_agent.h"
 
 typedef struct cmd_ctx cmd_ctx;
 
@@ -44,6 +45,8 @@ void cmd_on_connect(void *ctx);
 void cmd_on_message(void *ctx, const struct mosquitto_message *msg);
 void cmd_free(cmd_ctx *c);
 void cmd_set_bluez(cmd_ctx *c, bluez *b);
+/* Lends the updater (update_agent.h); NULL: the update op answers updates_disabled. */
+void cmd_set_updater(cmd_ctx *c, upd_agent *u);
 /* The policy callbacks for bluez_new(); dirty/ctx of the spool are given. */
 bluez_policy cmd_policy(cmd_ctx *c, void (*dirty)(void *ctx), void *dirty_ctx);
 

@@ -16,6 +16,7 @@ static const char *const op_names[] = {
     [CMD_SESSION_START] = "session_start",
     [CMD_SESSION_STOP] = "session_stop",
     [CMD_SNAPSHOT] = "snapshot",
+    [CMD_UPDATE] = "update",
 };
 
 const char *cmd_op_str(cmd_op op)
@@ -97,6 +98,36 @@ static bool get_id(const cJSON *args, const char *key, char *dst, size_t cap, bo
     return true;
 }
 
+/* update: url, sha256, size - all required. */
+static cmd_err parse_update(const cJSON *args, cmd *c, const char **why)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(args, "url");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(args, "sha256");
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(args, "size");
+    size_t ul = cJSON_IsString(u) ? strlen(u->valuestring) : 0;
+    bool url_ok =
+        ul > 0 && ul <= CMD_URL_MAX &&
+        (strncmp(u->valuestring, "https://", 8) == 0 || strncmp(u->valuestring, "http://", 7) == 0);
+    for (size_t i = 0; url_ok && i < ul; i++) /* printable ASCII, no spaces: an argv word */
+        url_ok = u->valuestring[i] > 0x20 && u->valuestring[i] < 0x7f;
+    if (!url_ok)
+        return *why = "url must be an http(s) URL of at most 1024 printable chars", CMD_E_BAD_ARGS;
+    bool hex_ok = cJSON_IsString(h) && strlen(h->valuestring) == 64;
+    for (size_t i = 0; hex_ok && i < 64; i++) {
+        char ch = h->valuestring[i];
+        hex_ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+    }
+    if (!hex_ok)
+        return *why = "sha256 must be 64 lower-case hex digits", CMD_E_BAD_ARGS;
+    if (!cJSON_IsNumber(n) || n->valuedouble != floor(n->valuedouble) || n->valuedouble < 1 ||
+        n->valuedouble > CMD_SIZE_MAX)
+        return *why = "size must be an integer 1..2^53-1", CMD_E_BAD_ARGS;
+    memcpy(c->url, u->valuestring, ul + 1);
+    memcpy(c->sha256, h->valuestring, 65);
+    c->size = (uint64_t)n->valuedouble;
+    return CMD_OK;
+}
+
 static cmd_err parse_args(const cJSON *args, cmd *c, const char **why)
 {
     static const char *const k_none[] = {NULL};
@@ -105,7 +136,9 @@ static cmd_err parse_args(const cJSON *args, cmd *c, const char **why)
     static const char *const k_wheel[] = {"device", "circumference_m", NULL};
     static const char *const k_start[] = {"device", "session", "idle_timeout_s", NULL};
     static const char *const k_stop[] = {"session", NULL};
-    const char *const *keys = c->op == CMD_SCAN            ? k_scan
+    static const char *const k_update[] = {"url", "sha256", "size", NULL};
+    const char *const *keys = c->op == CMD_UPDATE          ? k_update
+                              : c->op == CMD_SCAN          ? k_scan
                               : c->op == CMD_SET_WHEEL     ? k_wheel
                               : c->op == CMD_SESSION_START ? k_start
                               : c->op == CMD_SESSION_STOP  ? k_stop
@@ -120,6 +153,8 @@ static cmd_err parse_args(const cJSON *args, cmd *c, const char **why)
         return CMD_OK;
     case CMD_SNAPSHOT:
         return CMD_OK;
+    case CMD_UPDATE:
+        return parse_update(args, c, why);
     case CMD_SESSION_STOP:
         if (!get_id(args, "session", c->session, sizeof c->session, false))
             return *why = "session must be an id of 1..64 [A-Za-z0-9._:-]", CMD_E_BAD_ARGS;
@@ -164,7 +199,7 @@ cmd_err cmd_parse(const char *buf, size_t len, cmd *c, const char **why)
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
     if (cJSON_IsString(op))
-        for (int i = CMD_SCAN; i <= CMD_SNAPSHOT; i++)
+        for (int i = CMD_SCAN; i <= CMD_UPDATE; i++)
             if (strcmp(op->valuestring, op_names[i]) == 0)
                 c->op = (cmd_op)i;
     if (!c->id[0] || !keys_ok(root, k_top)) {
@@ -177,7 +212,7 @@ cmd_err cmd_parse(const char *buf, size_t len, cmd *c, const char **why)
     } else if (c->op == CMD_NONE) {
         e = CMD_E_UNKNOWN_OP;
         *why = "op is not one of scan, bind, unbind, set_wheel, session_start, session_stop, "
-               "snapshot";
+               "snapshot, update";
     } else if (args && !cJSON_IsObject(args)) {
         e = CMD_E_BAD_ARGS;
         *why = "args must be an object";

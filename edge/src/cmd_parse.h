@@ -21,6 +21,8 @@
 
 #define CMD_BYTES_MAX 4096 /* a command is small; anything longer is refused */
 #define CMD_ID_MAX    64
+#define CMD_URL_MAX   1024
+#define CMD_SIZE_MAX  9007199254740991.0 /* 2^53 - 1: exact in JSON */
 
 typedef enum cmd_op {
     CMD_NONE = 0,
@@ -31,6 +33,7 @@ typedef enum cmd_op {
     CMD_SESSION_START,
     CMD_SESSION_STOP,
     CMD_SNAPSHOT,
+    CMD_UPDATE, /* last: the parser's op loop ends here */
 } cmd_op;
 
 typedef enum cmd_err {
@@ -49,6 +52,11 @@ typedef struct cmd {
     double wheel_m;          /* set_wheel: circumference, m */
     uint32_t seconds;        /* scan: how long (default 10) */
     uint32_t idle_timeout_s; /* session_start (default 300) */
+    /* update: the bundle's base URL (http(s)://, printable, no spaces) and
+     * the size and sha256 (lower-case hex) of its manifest.json. */
+    char url[CMD_URL_MAX + 1];
+    char sha256[65];
+    uint64_t size;
 } cmd;
 
 /* Parse buf[0..len). On error *why is a static sentence for the result's

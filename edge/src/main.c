@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "bluez.h"
 #include "cmd.h"
@@ -27,6 +28,7 @@
 #include "fitcommon/metrics.h"
 #include "fitproto/reading.h"
 #include "spool.h"
+#include "update_agent.h"
 #include "uplink.h"
 
 typedef struct edge_config {
@@ -48,6 +50,10 @@ typedef struct edge_config {
     int64_t bluez, commands, max_connections, max_ble_devices, forward_unbound;
     int64_t snapshot_interval_s, ble_backoff_base_ms, ble_backoff_max_ms;
     char bluez_adapter[32], bindings_path[1100];
+    /* Signed A/B updates (update_agent.h); off without update_slots. */
+    char update_slots[1024], update_dir[1100], update_fw[1024], update_cafile[1024];
+    char update_reboot_cmd[1024];
+    int64_t update_max_bytes;
 } edge_config;
 
 typedef struct edge {
@@ -59,6 +65,7 @@ typedef struct edge {
     uplink *up;
     cmd_ctx *cmd;
     bluez *bz;
+    upd_agent *upd;
     sd_event_source *commit_timer, *stats_timer;
     bool commit_armed;
 } edge;
@@ -93,7 +100,13 @@ static const char *usage =
     "  ble_backoff_base_ms=N (500)  ble_backoff_max_ms=N (30000)  reconnect backoff\n"
     "  commands=0|1             cloud commands on fit/v1/gw/<id>/cmd (= bluez)\n"
     "  bindings_path=FILE       device bindings (<spool_path>.bindings)\n"
-    "  snapshot_interval_s=N    nearby snapshot to the cloud every N s (30; 0 = on request)\n";
+    "  snapshot_interval_s=N    nearby snapshot to the cloud every N s (30; 0 = on request)\n"
+    "  update_slots=FILE        fitgate-fw slots config: enables the update command (off)\n"
+    "  update_dir=DIR           bundle downloads (<spool dir>/update)\n"
+    "  update_fw=PATH           fitgate-fw (next to fitgate-edge, else /usr/bin/fitgate-fw)\n"
+    "  update_cafile=FILE       CA for bundle downloads (= cloud_cafile)\n"
+    "  update_max_bytes=N       largest bundle accepted (0 = no limit beyond its manifest)\n"
+    "  update_reboot_cmd=ARGV   run after an install, split at spaces, no shell (none)\n";
 
 static int copy(char *dst, size_t cap, const char *v)
 {
@@ -197,6 +210,18 @@ static int edge_setting(void *ctx, const char *k, const char *v)
         return copy(c->bluez_adapter, sizeof c->bluez_adapter, v);
     if (!strcmp(k, "bindings_path"))
         return copy(c->bindings_path, sizeof c->bindings_path, v);
+    if (!strcmp(k, "update_slots"))
+        return copy(c->update_slots, sizeof c->update_slots, v);
+    if (!strcmp(k, "update_dir"))
+        return copy(c->update_dir, sizeof c->update_dir, v);
+    if (!strcmp(k, "update_fw"))
+        return copy(c->update_fw, sizeof c->update_fw, v);
+    if (!strcmp(k, "update_cafile"))
+        return copy(c->update_cafile, sizeof c->update_cafile, v);
+    if (!strcmp(k, "update_reboot_cmd"))
+        return copy(c->update_reboot_cmd, sizeof c->update_reboot_cmd, v);
+    if (!strcmp(k, "update_max_bytes"))
+        return cfg_parse_int(v, 0, INT64_MAX, &c->update_max_bytes);
     return -1;
 }
 
@@ -228,6 +253,31 @@ static void config_defaults(edge_config *c)
     c->ble_backoff_max_ms = 30000;
 }
 
+/* update_dir next to the spool; update_fw next to this binary, else
+ * /usr/bin; update_cafile the cloud's CA. */
+static void update_defaults(edge_config *c)
+{
+    if (!c->update_dir[0]) {
+        const char *slash = strrchr(c->spool_path, '/');
+        int n = slash ? (int)(slash - c->spool_path) : 0;
+        snprintf(c->update_dir, sizeof c->update_dir, "%.*s%supdate", n, c->spool_path,
+                 slash ? "/" : "");
+    }
+    if (!c->update_fw[0]) {
+        char self[1024];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        char *slash = n > 0 ? (self[n] = 0, strrchr(self, '/')) : NULL;
+        if (slash) {
+            slash[1] = 0;
+            snprintf(c->update_fw, sizeof c->update_fw, "%.1000sfitgate-fw", self);
+        }
+        if (!c->update_fw[0] || access(c->update_fw, X_OK) != 0)
+            snprintf(c->update_fw, sizeof c->update_fw, "/usr/bin/fitgate-fw");
+    }
+    if (!c->update_cafile[0])
+        snprintf(c->update_cafile, sizeof c->update_cafile, "%s", c->cloud_cafile);
+}
+
 static int load_config(edge_config *c, int argc, char **argv)
 {
     config_defaults(c);
@@ -241,9 +291,14 @@ static int load_config(edge_config *c, int argc, char **argv)
     if (!c->local_client_id[0])
         snprintf(c->local_client_id, sizeof c->local_client_id, "fitgate-edge-%s", c->gateway_id);
     if (c->commands < 0)
-        c->commands = c->bluez;
+        c->commands = c->bluez || c->update_slots[0];
     if (!c->bindings_path[0])
         snprintf(c->bindings_path, sizeof c->bindings_path, "%s.bindings", c->spool_path);
+    if (c->update_slots[0] && !c->commands) {
+        log_error("config_invalid", "update_slots needs commands=1 (updates are commands)");
+        return -1;
+    }
+    update_defaults(c);
     return 0;
 }
 
@@ -377,6 +432,22 @@ static int edge_start(edge *e)
         uplink_hook hook = {cmd_on_connect, cmd_on_message, e->cmd};
         uplink_set_hook(e->up, &hook);
     }
+    if (c->update_slots[0]) {
+        upd_agent_config ac = {
+            .gateway_id = c->gateway_id,
+            .mq = uplink_mqloop(e->up),
+            .slots = c->update_slots,
+            .dir = c->update_dir,
+            .fw = c->update_fw,
+            .cafile = c->update_cafile,
+            .max_bytes = (uint64_t)c->update_max_bytes,
+            .reboot_cmd = c->update_reboot_cmd,
+        };
+        if (upd_new(&e->upd, e->ev, &ac) < 0)
+            return -1;
+        cmd_set_updater(e->cmd, e->upd);
+        uplink_set_on_ack(e->up, upd_cloud_ok, e->upd);
+    }
     if (c->bluez) {
         bluez_config bc = {
             .adapter = c->bluez_adapter,
@@ -406,6 +477,7 @@ static void edge_stop(edge *e)
         uplink_shutdown(e->up);
     bluez_free(e->bz); /* before cmd: its policy is cmd's */
     cmd_free(e->cmd);
+    upd_free(e->upd);
     devices_free(e->dev);
     derive_free(e->dv);
     uplink_free(e->up);

@@ -29,6 +29,8 @@ struct uplink {
     fp_batch_writer w;
     uint64_t batch_last;
     uplink_hook hook;
+    void (*on_ack)(void *ctx); /* uplink_set_on_ack */
+    void *on_ack_ctx;
 };
 
 static metric m_batches, m_sent, m_acked, m_resends, m_pub_failed, m_bad_acks;
@@ -165,6 +167,8 @@ static void handle_ack(uplink *u, const struct mosquitto_message *msg)
         if (u->sent < u->acked)
             u->sent = u->acked;
         send_more(u);
+        if (u->on_ack)
+            u->on_ack(u->on_ack_ctx);
     } else if (u->sent > u->acked && mono_ms() - u->last_rewind_ms > 1000) {
         /* A non-advancing ack while data is in flight: the cloud refused a
          * batch as out of order. Resend from its high-water mark. */
@@ -227,6 +231,12 @@ static void on_message(void *ctx, const struct mosquitto_message *msg)
 void uplink_set_hook(uplink *u, const uplink_hook *h)
 {
     u->hook = *h;
+}
+
+void uplink_set_on_ack(uplink *u, void (*fn)(void *ctx), void *ctx)
+{
+    u->on_ack = fn;
+    u->on_ack_ctx = ctx;
 }
 
 mqloop *uplink_mqloop(uplink *u)

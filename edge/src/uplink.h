@@ -47,6 +47,9 @@ typedef struct uplink_hook {
 } uplink_hook;
 void uplink_set_hook(uplink *u, const uplink_hook *h);
 mqloop *uplink_mqloop(uplink *u);
+/* fn(ctx) after every ack that moved the window: the cloud stored readings,
+ * the end-to-end health proof the updater's mark-good waits for. */
+void uplink_set_on_ack(uplink *u, void (*fn)(void *ctx), void *ctx);
 /* Publish "offline" and disconnect cleanly (at shutdown). */
 void uplink_shutdown(uplink *u);
 

@@ -324,12 +324,14 @@ static int fetch_bundle(fetch *f, const char *base, const char *out, uint64_t si
     /* Signature and signer: only bounded here; `update install` checks them. */
     const char *small[] = {"manifest.sig", "signer.pem"};
     const uint64_t cap[] = {SIG_MAX, BUNDLE_SIGNER_MAX};
+    uint64_t counted = f->done; /* progress counts the manifest and the images: the total */
     for (int i = 0; i < 2; i++) {
         uint8_t d[FWSIG_SHA256_LEN];
         snprintf(url, sizeof url, "%s%s%s", base, sep, small[i]);
         if ((rc = get_one(f, url, dfd, small[i], cap[i], d)))
             goto out;
     }
+    f->done = f->reported = counted;
     for (size_t i = 0; i < m.n_images; i++) {
         snprintf(url, sizeof url, "%s%s%s", base, sep, m.images[i].name);
         if ((rc = get_checked(f, url, dfd, m.images[i].name, m.images[i].size, m.images[i].sha256)))
