@@ -1,0 +1,229 @@
+"""J8: a signed OTA update from the cloud, installed by fitgate-edge, proven by the cloud's ack.
+
+A gateway without hardware (as test_update.py): file slots, the file bootloader
+environment, `fitgate-fw update boot` as the boot script. The stack runs
+mosquitto (local + cloud), fitgate-core and fitgate-edge configured with
+update_slots; the bundle directory is served by a local HTTP server. The
+`update` command goes over the cloud broker as the core sends it; the edge
+answers at once, downloads and installs through fitgate-fw child processes and
+reports progress as events. After a simulated reboot the edge marks the new
+slot good only once the cloud acknowledged readings; with the cloud gone the
+slot never becomes good and the bootloader falls back by itself.
+"""
+import hashlib
+import http.server
+import json
+import os
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from stack import Stack
+from test_update import Gateway, bundle, signing  # noqa: F401 (fixture)
+
+GW = "gw-ota"
+
+
+class Served(http.server.BaseHTTPRequestHandler):
+    """Serves bundle directories: /<name>/<file>; the image waits while `hold` is set."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        d = self.server.bundles.get(parts[0]) if len(parts) == 2 else None
+        f = os.path.join(d, parts[1]) if d else None
+        if not f or not os.path.isfile(f):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.server.hits.append(self.path)
+        if parts[1].endswith(".img"):
+            self.server.hold.wait(20)
+        body = open(f, "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class Cloud:
+    """The cloud broker from the core's side: commands out, results and events in."""
+
+    def __init__(self, port):
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(client_id="ota-test",
+                             protocol=mqtt.MQTTv5)
+        self.c.on_message = self.on_message
+        self.c.connect("127.0.0.1", port)
+        self.c.subscribe(f"fit/v1/gw/{GW}/event", qos=1)
+        self.c.subscribe(f"fit/v1/gw/{GW}/cmd/result", qos=1)
+        self.c.loop_start()
+        time.sleep(0.3)
+
+    def on_message(self, c, u, m):
+        with self.lock:
+            self.msgs.append((m.topic, json.loads(m.payload)))
+
+    def send(self, cid, **args):
+        self.c.publish(f"fit/v1/gw/{GW}/cmd",
+                       json.dumps({"v": 1, "id": cid, "op": "update", "args": args}), qos=1)
+
+    def wait(self, pred, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                for t, m in self.msgs:
+                    if pred(t, m):
+                        return m
+            time.sleep(0.05)
+        raise TimeoutError(f"no such message; got {self.msgs}")
+
+    def events(self, cid):
+        with self.lock:
+            return [m for t, m in self.msgs if t.endswith("/event") and m.get("id") == cid]
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def result_of(cid):
+    return lambda t, m: t.endswith("/cmd/result") and m["id"] == cid
+
+
+def step_of(cid, *steps):
+    return lambda t, m: t.endswith("/event") and m.get("id") == cid and m["step"] in steps
+
+
+def manifest(b):
+    data = open(os.path.join(b, "manifest.json"), "rb").read()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+@pytest.fixture(scope="module")
+def ota(tmp_path_factory, signing):  # noqa: F811
+    d = str(tmp_path_factory.mktemp("ota"))
+    os.makedirs(os.path.join(d, "gw"))
+    gw = Gateway(os.path.join(d, "gw"), signing["ca"])
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Served)
+    srv.bundles, srv.hits, srv.hold = {}, [], threading.Event()
+    srv.hold.set()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    st = Stack(os.path.join(d, "stack"), gateway=GW,
+               edge_args=[f"--update-slots={gw.conf}", "--log-level=debug"])
+    st.start_brokers()
+    st.start_core()
+    st.start_edge()
+    cloud = Cloud(st.cloud_port)
+    yield {"gw": gw, "srv": srv, "st": st, "cloud": cloud, "signing": signing,
+           "url": f"http://127.0.0.1:{srv.server_address[1]}"}
+    cloud.close()
+    st.stop()
+    srv.shutdown()
+
+
+def reboot(o):
+    """Power cycle: the edge stops, the boot script picks a slot, the edge starts."""
+    st = o["st"]
+    st.procs["edge"].stop()
+    slot = o["gw"].boot()
+    st.start_edge(wait=True)
+    return slot
+
+
+def test_wrong_hash_is_refused_at_fetch_and_slots_stay_untouched(ota):
+    gw, cloud = ota["gw"], ota["cloud"]
+    b, _ = bundle(ota["signing"], 1)
+    ota["srv"].bundles["v1"] = b
+    before = gw.snapshot()
+    m = manifest(b)
+    cloud.send("u-bad", url=ota["url"] + "/v1/", sha256="ab" * 32, size=m["size"])
+    assert cloud.wait(result_of("u-bad"))["ok"] is True
+    ev = cloud.wait(step_of("u-bad", "failed", "installed"))
+    assert ev["step"] == "failed" and ev["stage"] == "fetch" and ev["error"] == "sha256", ev
+    assert gw.snapshot() == before
+    assert not os.path.exists(os.path.join(ota["st"].dir, "update", "bundle"))
+    # Bad arguments never reach the agent.
+    cloud.send("u-args", url="file:///etc/passwd", sha256=m["sha256"], size=m["size"])
+    r = cloud.wait(result_of("u-args"))
+    assert r["ok"] is False and r["error"] == "bad_args"
+
+
+def test_update_installs_reports_progress_and_marks_good_after_the_cloud_acks(ota):
+    gw, cloud, st, srv = ota["gw"], ota["cloud"], ota["st"], ota["srv"]
+    b, img = bundle(ota["signing"], 1)
+    srv.bundles["v1"] = b
+    srv.hold.clear()  # the image download waits: a second command meets a running update
+    cloud.send("u-1", url=ota["url"] + "/v1", **manifest(b))
+    r = cloud.wait(result_of("u-1"))
+    assert r["ok"] is True and r["result"] == {"accepted": True}
+    cloud.send("u-2", url=ota["url"] + "/v1", **manifest(b))
+    r = cloud.wait(result_of("u-2"))
+    assert r["ok"] is False and r["error"] == "busy"
+    srv.hold.set()
+    ev = cloud.wait(step_of("u-1", "installed", "failed"), timeout=40)
+    assert ev["step"] == "installed" and ev["slot"] == "B", (ev, st.logs())
+    steps = [e["step"] for e in cloud.events("u-1")]
+    assert steps[0] == "downloading" and steps[-1] == "installed"
+    for s in ("verified", "marked-bad", "written", "read-back", "state", "switched"):
+        assert s in steps, steps
+    down = [e for e in cloud.events("u-1") if e["step"] == "downloading"]
+    size = os.path.getsize(img)
+    assert down[-1]["bytes"] == down[-1]["total"] and down[-1]["total"] >= size
+    s = gw.status()
+    assert s["boot_order"] == "BA" and s["slots"]["B"]["status"] == "installed"
+    assert s["floor"] == 0
+    assert gw.slot_bytes(1, size) == open(img, "rb").read()
+    assert not os.path.exists(os.path.join(st.dir, "update", "bundle"))  # cleaned up
+
+    # Reboot into B: the edge comes back, readings are acked -> mark-good.
+    assert reboot(ota) == "B"
+    assert gw.status()["slots"]["B"]["status"] == "installed"  # not before the ack
+    st.sim(count=20)
+    ev = cloud.wait(lambda t, m: t.endswith("/event") and m.get("step") == "marked_good",
+                    timeout=30)
+    assert ev["slot"] == "B" and ev["version"] == 1 and ev["rolled_back"] is False
+    s = gw.status()
+    assert s["booted"] == "B" and s["slots"]["B"]["status"] == "good" and s["floor"] == 1
+
+
+def test_no_cloud_after_reboot_rolls_back(ota):
+    gw, cloud, st, srv = ota["gw"], ota["cloud"], ota["st"], ota["srv"]
+    b, _ = bundle(ota["signing"], 2)
+    srv.bundles["v2"] = b
+    cloud.send("u-3", url=ota["url"] + "/v2/", **manifest(b))
+    ev = cloud.wait(step_of("u-3", "installed", "failed"), timeout=40)
+    assert ev["step"] == "installed" and ev["slot"] == "A", ev
+    # The new system comes up without the cloud (its network is broken, say).
+    cloud.close()
+    st.procs["cloud"].stop()
+    n_marked = len([1 for t, m in cloud.msgs if m.get("step") == "marked_good"])
+    for _ in range(3):  # every boot attempt of A
+        assert reboot(ota) == "A"
+        st.sim(count=5)
+        time.sleep(1.0)
+        assert gw.status()["slots"]["A"]["status"] == "installed"  # never marked good
+    # Attempts are used up: the bootloader falls back to B by itself.
+    assert reboot(ota) == "B"
+    s = gw.status()
+    assert s["rolled_back"] is True and s["floor"] == 1
+    # The cloud is back: the fallback records A as bad.
+    st.start_broker("cloud")
+    cloud2 = Cloud(st.cloud_port)
+    try:
+        ev = cloud2.wait(lambda t, m: t.endswith("/event") and m.get("step") == "marked_good",
+                         timeout=40)
+        assert ev["slot"] == "B" and ev["rolled_back"] is True
+        s = gw.status()
+        assert s["slots"]["A"]["status"] == "bad" and s["slots"]["B"]["status"] == "good"
+        assert s["floor"] == 1
+    finally:
+        cloud2.close()
+    assert n_marked == 1
