@@ -390,5 +390,7 @@ const api_route fitdevices_routes[] = {
     {"GET", "/api/v1/devices", API_USER, "devices_list", h_list},
     {"POST", "/api/v1/gym/session", API_USER, "gym_session_start", h_gym_start},
     {"DELETE", "/api/v1/gym/session", API_USER, "gym_session_stop", h_gym_stop},
+    {"POST", "/api/v1/admin/gateways/*/update", API_ADMIN, "gateway_update", fdv_h_update_post},
+    {"GET", "/api/v1/admin/gateways/*/update", API_ADMIN, "gateway_update_state", fdv_h_update_get},
 };
 const size_t fitdevices_nroutes = sizeof fitdevices_routes / sizeof fitdevices_routes[0];

@@ -382,6 +382,10 @@ static void on_event(fitdevices *d, const char *gw, cJSON *m)
     const cJSON *dev = cJSON_GetObjectItemCaseSensitive(m, "device");
     const cJSON *sess = cJSON_GetObjectItemCaseSensitive(m, "session");
     const cJSON *reason = cJSON_GetObjectItemCaseSensitive(m, "reason");
+    if (cJSON_IsString(type) && strcmp(type->valuestring, "update") == 0) {
+        fdv_update_event(d, gw, m);
+        return;
+    }
     if (!cJSON_IsString(type) || strcmp(type->valuestring, "session_ended") != 0 ||
         !cJSON_IsString(dev) || !cJSON_IsString(sess)) {
         metric_add(&m_bad, 1);
@@ -475,7 +479,7 @@ int fitdevices_new(fitdevices **out, sd_event *ev, api *a, const fitdevices_conf
     mqloop_callbacks cb = {on_connect, on_disconnect, on_message, NULL};
     if (sqlite3_open(cfg->db_path, &d->db) != SQLITE_OK ||
         sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK || exec(d, "PRAGMA journal_mode=WAL") < 0 ||
-        exec(d, schema) < 0 || outbox_init(d->db) < 0 ||
+        exec(d, schema) < 0 || fdv_update_init(d) < 0 || outbox_init(d->db) < 0 ||
         store_open(&d->st, cfg->db_path) != STORE_OK) {
         log_error("devices_start", "cannot open the devices tables", "error",
                   d->db ? sqlite3_errmsg(d->db) : "nomem");

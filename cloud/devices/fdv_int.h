@@ -60,4 +60,11 @@ int fdv_bind(fitdevices *d, const char *gw, const char *dev, int64_t user, const
              const char *session);
 int fdv_unbind(fitdevices *d, const char *dev, const char *reason);
 
+/* OTA updates (fdv_update.c): tables, the gateway's "update" events, and the
+ * admin routes' handlers (listed in fdv_api.c's table). */
+int fdv_update_init(fitdevices *d);
+void fdv_update_event(fitdevices *d, const char *gw, const cJSON *m); /* takes mu */
+int fdv_h_update_post(void *ctx, api_req *rq);
+int fdv_h_update_get(void *ctx, api_req *rq);
+
 #endif

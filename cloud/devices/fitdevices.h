@@ -13,6 +13,9 @@
  *   GET    /api/v1/devices                                   the user's devices
  *   POST   /api/v1/gym/session     {"qr":"fitgate://gym?gw=..&dev=.."}
  *   DELETE /api/v1/gym/session                               stop it
+ * and, for an operator (admin token), OTA updates (fdv_update.c):
+ *   POST   /api/v1/admin/gateways/<gw>/update {"url","sha256","size"}
+ *   GET    /api/v1/admin/gateways/<gw>/update   latest step + history
  *
  * A binding is written to this module's tables (fitdevices_*) with its
  * DevicePaired / DeviceUnpaired event in the same transaction (outbox.h),

@@ -14,13 +14,16 @@ import hashlib
 import http.server
 import json
 import os
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from stack import Stack
+from stack import BIN, Stack
 from test_update import Gateway, bundle, signing  # noqa: F401 (fixture)
 
 GW = "gw-ota"
@@ -64,6 +67,7 @@ class Cloud:
         self.c.connect("127.0.0.1", port)
         self.c.subscribe(f"fit/v1/gw/{GW}/event", qos=1)
         self.c.subscribe(f"fit/v1/gw/{GW}/cmd/result", qos=1)
+        self.c.subscribe(f"fit/v1/gw/{GW}/cmd", qos=1)  # what the core sends
         self.c.loop_start()
         time.sleep(0.3)
 
@@ -92,6 +96,26 @@ class Cloud:
     def close(self):
         self.c.loop_stop()
         self.c.disconnect()
+
+
+def api(o, method, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{o['st'].http_port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def token(o, *flags):
+    r = subprocess.run([os.path.join(BIN, "fitgate-core"), "identity", "token", "ops-ota", *flags,
+                        f"--data_dir={o['st'].dir}/core"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
 
 
 def result_of(cid):
@@ -157,24 +181,46 @@ def test_wrong_hash_is_refused_at_fetch_and_slots_stay_untouched(ota):
 
 
 def test_update_installs_reports_progress_and_marks_good_after_the_cloud_acks(ota):
+    """The operator's route sends the command; the core keeps the gateway's update state."""
     gw, cloud, st, srv = ota["gw"], ota["cloud"], ota["st"], ota["srv"]
     b, img = bundle(ota["signing"], 1)
     srv.bundles["v1"] = b
+    admin = token(ota, "--admin")
+    path = f"/api/v1/admin/gateways/{GW}/update"
+    args = {"url": ota["url"] + "/v1", **manifest(b)}
+    # Only operators; bad arguments are refused before anything is sent.
+    assert api(ota, "POST", path, args)[0] == 401
+    assert api(ota, "POST", path, args, token=token(ota))[0] == 403  # an internal token
+    n_cmds = len([1 for t, m in cloud.msgs if t.endswith("/cmd")])
+    for bad in ({**args, "sha256": "AB" * 32}, {**args, "size": 0}, {**args, "url": "ftp://x/"},
+                {**args, "slots": "/etc/x"}, {"url": args["url"]}):
+        code, e = api(ota, "POST", path, bad, token=admin)
+        assert code == 400 and e["error"] == "bad_args", (bad, e)
+    assert api(ota, "POST", "/api/v1/admin/gateways/bad%20gw/update", args, token=admin)[0] == 400
+    time.sleep(0.3)
+    assert len([1 for t, m in cloud.msgs if t.endswith("/cmd")]) == n_cmds
     srv.hold.clear()  # the image download waits: a second command meets a running update
-    cloud.send("u-1", url=ota["url"] + "/v1", **manifest(b))
-    r = cloud.wait(result_of("u-1"))
-    assert r["ok"] is True and r["result"] == {"accepted": True}
-    cloud.send("u-2", url=ota["url"] + "/v1", **manifest(b))
-    r = cloud.wait(result_of("u-2"))
-    assert r["ok"] is False and r["error"] == "busy"
+    code, r = api(ota, "POST", path, args, token=admin)
+    assert code == 202 and r["accepted"] is True, r
+    cid = r["id"]
+    code, e = api(ota, "POST", path, args, token=admin)
+    assert code == 409 and e["error"] == "busy", e
     srv.hold.set()
-    ev = cloud.wait(step_of("u-1", "installed", "failed"), timeout=40)
+    ev = cloud.wait(step_of(cid, "installed", "failed"), timeout=40)
     assert ev["step"] == "installed" and ev["slot"] == "B", (ev, st.logs())
-    steps = [e["step"] for e in cloud.events("u-1")]
+    time.sleep(0.3)
+    code, state = api(ota, "GET", path, token=admin)
+    assert code == 200 and state["latest"]["step"] == "installed", state
+    assert state["latest"]["id"] == cid and state["latest"]["slot"] == "B"
+    assert state["latest"]["sha256"] == args["sha256"]
+    hist = [h["step"] for h in state["history"] if h["id"] == cid]
+    assert hist[0] == "accepted" and hist[-1] == "installed" and "downloading" not in hist, hist
+    assert "switched" in hist
+    steps = [e["step"] for e in cloud.events(cid)]
     assert steps[0] == "downloading" and steps[-1] == "installed"
     for s in ("verified", "marked-bad", "written", "read-back", "state", "switched"):
         assert s in steps, steps
-    down = [e for e in cloud.events("u-1") if e["step"] == "downloading"]
+    down = [e for e in cloud.events(cid) if e["step"] == "downloading"]
     size = os.path.getsize(img)
     assert down[-1]["bytes"] == down[-1]["total"] and down[-1]["total"] >= size
     s = gw.status()
@@ -192,6 +238,9 @@ def test_update_installs_reports_progress_and_marks_good_after_the_cloud_acks(ot
     assert ev["slot"] == "B" and ev["version"] == 1 and ev["rolled_back"] is False
     s = gw.status()
     assert s["booted"] == "B" and s["slots"]["B"]["status"] == "good" and s["floor"] == 1
+    time.sleep(0.3)
+    latest = api(ota, "GET", path, token=admin)[1]["latest"]
+    assert latest["step"] == "marked_good" and latest["id"] == cid and latest["version"] == 1
 
 
 def test_no_cloud_after_reboot_rolls_back(ota):
