@@ -741,6 +741,22 @@ static int h_admin_unlock(void *ctx, api_req *rq)
     return api_reply_json(rq, 200, o);
 }
 
+/* Operators (support, after checking the person out of band, e.g. with the
+ * verified e-mail): switch every second factor off so they can set up new
+ * ones. TwoFactorAuthDisabled goes out; the audit names the operator. */
+static int h_admin_2fa_reset(void *ctx, api_req *rq)
+{
+    idn *d = ctx;
+    int64_t uid = path_user(rq);
+    if (!uid)
+        return 0;
+    char who[96];
+    snprintf(who, sizeof who, "support:%s", api_who(rq)->subject);
+    if (idn_mfa_disable(d, uid, "all", who) < 0)
+        return api_reply_error(rq, 500, "internal", "cannot reset");
+    return api_reply_json_str(rq, 200, "{\"reset\":true}");
+}
+
 static int h_jwks(void *ctx, api_req *rq)
 {
     api_reply_header(rq, "Cache-Control", "public, max-age=300");
@@ -786,5 +802,6 @@ const api_route idn_routes_session[] = {
     {"GET", "/internal/v1/users/*/contact", API_INTERNAL, "internal_contact", h_internal_contact},
     {"POST", "/admin/v1/users/*/unlock", API_ADMIN, "admin_unlock", h_admin_unlock},
     {"GET", "/admin/v1/users/*/audit", API_ADMIN, "admin_audit", h_admin_audit},
+    {"POST", "/admin/v1/users/*/2fa/reset", API_ADMIN, "admin_2fa_reset", h_admin_2fa_reset},
 };
 const size_t idn_routes_session_n = sizeof idn_routes_session / sizeof idn_routes_session[0];
