@@ -128,12 +128,13 @@ def env():
     e.api = Api(s.http_port)
     e.db = os.path.join(d, "core", "core.db")
     yield e
-    s.stop()
+    codes = s.stop()
     fakes.stop()
     smtp.stop()
     with open(os.path.join(d, "core.log"), errors="replace") as f:
         log = f.read()
     assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
+    assert codes.get("core") == 0, f"fitgate-core exit {codes.get('core')}"  # ASan: leaks
     shutil.rmtree(d, ignore_errors=True)
 
 
