@@ -3,7 +3,8 @@
 // download) and prints one JSON line with what it saw; exit 1 on a failure
 // of the script itself (assertions are the caller's, in test_miniapp.py).
 //   telegram   launched as Telegram would (a TelegramWebviewProxy bridge that
-//              records the app's events), theme colours, BackButton, MainButton
+//              records the app's events), theme colours, MainButton, QR
+//              scanner, BackButton   args: <launch-url> <qr-text>
 //   lang       launched with language_code=ru, then switched to English
 //   layout     every screen at 360 px: horizontal overflow, unlabelled
 //              controls, a screenshot each
@@ -13,7 +14,7 @@
 //              sees, watches its live heart rate, finishes the workout and
 //              opens its summary, sees achievements, signs out everywhere and
 //              signs in again through the 2FA challenge (a backup code)
-//              args: <launch-url> <gateway> <strap> <second-launch-url>
+//              args: <launch-url> <gateway> <strap> <second-launch-url> [machine]
 //   shop       catalogue -> cart -> pay (the payment page is stubbed: no outside
 //              host is reached); prints {"phase":"paying",...} and waits for a
 //              line on stdin (the order's ref, once the test has paid through
@@ -88,6 +89,22 @@ async function telegram() {
   await page.evaluate(() => window.Telegram.WebView.receiveEvent('main_button_pressed'));
   await page.waitForFunction(() => /^#\/workouts\/\d+$/.test(location.hash), null, { timeout: 30000 });
   const afterMain = await page.evaluate(() => location.hash);
+  // Gym machine: Telegram's QR scanner; the scanned text goes to the API.
+  await go(page, 'devices');
+  await page.click('#scan-qr');
+  await page.waitForFunction(() => window.__tg.some(([n]) => n === 'web_app_open_scan_qr_popup'));
+  const gymReq = page.waitForRequest((r) => r.url().endsWith('/api/v1/gym/session') && r.method() === 'POST');
+  // The camera "sees" the sticker until the app takes it (the SDK listens
+  // right after it opened the popup; a person needs longer anyway).
+  let sent = false;
+  gymReq.then(() => { sent = true; }, () => {});
+  for (let i = 0; i < 25 && !sent; i++) {
+    await page.evaluate((q) => window.Telegram.WebView.receiveEvent('qr_text_received', { data: q }), gw /* the QR text */);
+    await page.waitForTimeout(200);
+  }
+  const qrSent = JSON.parse((await gymReq).postData()).qr;
+  await page.waitForFunction(() => document.querySelector('#gym-form .form-error')?.textContent, null, { timeout: 15000 });
+  const qrAnswer = (await page.textContent('#gym-form .form-error')).trim();
   await go(page, 'workouts');
   await go(page, 'workouts/1');
   const backShown = await page.evaluate(() => window.__tg.filter(([n]) => n === 'web_app_setup_back_button').map(([, d]) => d.is_visible));
@@ -98,7 +115,7 @@ async function telegram() {
   // uses it for "Pay"; here: whatever the app sent so far.
   const events = await page.evaluate(() => window.__tg.map(([n]) => n));
   await page.screenshot({ path: join(shots, 'telegram-workouts.png') });
-  return { ...root, mainText: mainSetup.text, htmlMain, afterMain, backShown, afterBack, events: [...new Set(events)], errors };
+  return { ...root, mainText: mainSetup.text, htmlMain, afterMain, qrSent, qrAnswer, backShown, afterBack, events: [...new Set(events)], errors };
 }
 
 async function lang() {
@@ -270,6 +287,20 @@ async function journey() {
   }
   out.earned = earned;
   await shot('achievements');
+
+  // A gym machine: the code under its QR sticker, typed (no Telegram here).
+  const mill = process.argv[9];
+  if (mill) {
+    await go(page, 'devices');
+    await page.fill('#gym-form input[name=machine]', `fitgate://gym?gw=${gw}&dev=${mill}`);
+    await page.click('#gym-form button[type=submit]');
+    await page.waitForSelector('#gym-active', { timeout: 20000 });
+    out.gymActive = (await page.textContent('#gym-active')).trim();
+    await shot('gym');
+    await page.click('#gym-end');
+    await page.waitForSelector('#gym-form', { timeout: 20000 });
+    out.gymEnded = true;
+  }
 
   // Sign out everywhere, then sign in again: the 2FA challenge.
   await go(page, 'security');

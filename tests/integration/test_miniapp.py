@@ -79,8 +79,9 @@ def test_miniapp_in_telegram_uses_bridge_theme_and_buttons(stack):
     press, shows Telegram's BackButton on an inner screen and goes back on
     its press."""
     url = tginit.launch_url(base_url(stack), {"id": DEMO_TG_ID, "first_name": "Demo", "username": "demo"})
+    qr = "https://example.org/promo"        # the wrong sticker: refused at once, said plainly
     with straps(stack):
-        page = run_part("telegram", base_url(stack), url)
+        page = run_part("telegram", base_url(stack), url, qr)
     assert page["errors"] == []
     assert "web_app_ready" in page["events"]
     assert page["bgVar"] == tginit.THEME["bg_color"]
@@ -88,6 +89,8 @@ def test_miniapp_in_telegram_uses_bridge_theme_and_buttons(stack):
     assert page["tgAttr"] == "1"
     assert page["mainText"] == "Finish workout" and page["htmlMain"] is False
     assert page["afterMain"].startswith("#/workouts/")   # the finished workout opened
+    assert page["qrSent"] == qr                          # scanned by Telegram, sent as is
+    assert page["qrAnswer"].startswith("This QR code is not a fitgate machine sticker")
     assert page["backShown"][-1] is True and page["htmlBack"] is False
     assert page["afterBack"] == "#/workouts"
     assert "web_app_trigger_haptic_feedback" in page["events"]
@@ -137,6 +140,7 @@ def test_miniapp_live_stream_reconnects_without_losing_readings(stack):
 
 GW = "gw-app"
 STRAP = "C0:FF:EE:00:0A:01"
+MILL = "C0:FF:EE:00:0A:02"
 
 
 @pytest.fixture
@@ -161,10 +165,12 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     """A new Telegram user registers by opening the app, turns on TOTP (the
     browser computes the code from the manual key), pairs the strap the
     gateway sees nearby, watches its heart rate live, finishes the workout and
-    gets its summary and first achievements; after signing out everywhere the
-    next sign-in asks for the second factor (a backup code)."""
+    gets its summary and first achievements, starts and ends a session on a
+    gym treadmill by the code of its QR sticker; after signing out everywhere
+    the next sign-in asks for the second factor (a backup code)."""
     s, ble = ble_stack
     ble.add(STRAP, "Polar H10 A1", "hr", rssi=-48)
+    ble.add(MILL, "Treadmill 7", "treadmill", rssi=-60)
     base = base_url(s)
     user = {"id": 880100 + int(time.time()) % 1000, "first_name": "Alice", "username": "alice"}
     stop = threading.Event()
@@ -183,7 +189,7 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     t.start()
     try:
         page = run_part("journey", base, tginit.launch_url(base, user), GW, STRAP,
-                        tginit.launch_url(base, user))
+                        tginit.launch_url(base, user), MILL)
     finally:
         stop.set()
         t.join(timeout=10)
@@ -200,6 +206,7 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     assert page["summary"].get("Duration") not in (None, "–"), page["summary"]
     assert "chart-hr" in page["summaryCharts"]
     assert {"first_workout", "device_paired", "two_factor"} <= set(page["earned"]), page["earned"]
+    assert MILL in page["gymActive"] and page["gymEnded"] is True
     assert page["afterSignOut"] == "signed-out"
     assert "totp" in page["challengeMethods"] and "backup" in page["challengeMethods"]
     assert page["reSignedIn"].startswith("Alice")
