@@ -176,13 +176,11 @@ static void handle_line(upd_agent *a, const char *line)
             cJSON_AddNumberToObject(o, "total", t->valuedouble);
         }
         event_send(a, o);
-    } else if (cJSON_IsString(err)) {
-        snprintf(a->error, sizeof a->error, "%s", err->valuestring);
+    } else if (cJSON_IsString(err) || cJSON_IsNull(err)) {
+        /* fitgate-fw's --json result line: the error name, the slot written. */
         const cJSON *slot = cJSON_GetObjectItemCaseSensitive(j, "slot");
-        if (cJSON_IsString(slot))
-            snprintf(a->slot, sizeof a->slot, "%s", slot->valuestring);
-    } else if (cJSON_IsNull(err)) {
-        const cJSON *slot = cJSON_GetObjectItemCaseSensitive(j, "slot");
+        if (cJSON_IsString(err))
+            snprintf(a->error, sizeof a->error, "%s", err->valuestring);
         if (cJSON_IsString(slot))
             snprintf(a->slot, sizeof a->slot, "%s", slot->valuestring);
     } else if (a->job == JOB_STATUS) {

@@ -276,3 +276,35 @@ def test_no_cloud_after_reboot_rolls_back(ota):
     finally:
         cloud2.close()
     assert n_marked == 1
+
+
+def test_gateway_without_update_slots_refuses(ota):
+    """commands on, no update_slots: the op answers updates_disabled, nothing runs."""
+    from stack import Proc
+    st = ota["st"]
+    if "cloud" not in st.procs:
+        st.start_broker("cloud")
+    d = os.path.join(st.dir, "edge-off")
+    os.makedirs(d, exist_ok=True)
+    p = Proc("edge-off", [os.path.join(BIN, "fitgate-edge"), "--gateway-id=gw-off",
+                          f"--spool-path={d}/spool.db", f"--local-port={st.local_port}",
+                          f"--cloud-port={st.cloud_port}", "--commands=1"], d)
+    c = mqtt.Client(client_id="ota-test-off", protocol=mqtt.MQTTv5)
+    got = []
+    c.on_message = lambda cl, u, m: got.append(json.loads(m.payload))
+    c.connect("127.0.0.1", st.cloud_port)
+    c.subscribe("fit/v1/gw/gw-off/cmd/result", qos=1)
+    c.loop_start()
+    try:
+        deadline = time.time() + 20
+        while not got and time.time() < deadline:  # until the edge is subscribed
+            c.publish("fit/v1/gw/gw-off/cmd", json.dumps(
+                {"v": 1, "id": "off-1", "op": "update",
+                 "args": {"url": "https://x/b/", "sha256": "ab" * 32, "size": 10}}), qos=1)
+            time.sleep(0.3)
+        assert got and got[0]["ok"] is False and got[0]["error"] == "updates_disabled", got
+        assert not os.path.exists(os.path.join(d, "update"))
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        p.stop()

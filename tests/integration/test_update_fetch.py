@@ -86,6 +86,7 @@ def fetch(url, out, sha=SHA, size=len(BODY), *extra):
     r = subprocess.run([FW, "update", "fetch", url, "--out", str(out), "--sha256", sha,
                         "--size", str(size), "--json", "--progress", *extra],
                        capture_output=True, text=True, timeout=60)
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
     lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
     return r.returncode, lines, r.stderr
 
