@@ -23,7 +23,8 @@ export function lineChart(container, { series, height = 160, xTime = true, yRang
     legend: { show: series.length > 1 },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: xTime }, y: yRange ? { range: yRange } : {} },
-    axes: [{ ...axis, ...(xTime ? { values: (u, splits) => splits.map((x) => timeLabel(x, splits.length > 1 ? splits[1] - splits[0] : 60)) } : {}) }, { ...axis, size: 40 }],
+    axes: [{ ...axis, ...(xTime ? { values: (u, splits) => splits.map((x) => timeLabel(x, splits.length > 1 ? splits[1] - splits[0] : 60)) } : {}) },
+      { ...axis, size: 48 }],
     series: [{}, ...series.map((s) => ({
       label: s.label,
       stroke: s.color || cssVar('--accent', '#e0245e'),

@@ -39,6 +39,8 @@ export function render(view, app) {
   const chart = lineChart(chartBox, {
     series: [{ label: t('unit.bpm'), unit: t('unit.bpm') }], height: 140,
     ariaLabel: t('live.chart'),
+    // Whole beats with some room: a steady pulse is a calm line, not noise.
+    yRange: (u, min, max) => (min === null ? [50, 150] : [Math.floor(min - 5), Math.ceil(max + 5)]),
   });
   // One strap at a time: a user may own several (a chest strap and a watch);
   // the one shown is the last chosen, else the first that sent a heart rate.
@@ -87,7 +89,7 @@ export function render(view, app) {
       wrap.dataset.zone = String(z);
       zoneEl.textContent = zone ? `${t('live.zone', { n: z })} · ${t(zone.key)}` : t('zone.rest');
     }
-    rr.textContent = Array.isArray(v.rr) && v.rr.length ? v.rr.map((x) => num(x * 1000)).join(' / ') + ' ' + t('unit.ms') : '–';
+    rr.textContent = Array.isArray(v.rr) && v.rr.length ? v.rr.slice(-2).map((x) => num(x * 1000)).join(' / ') + ' ' + t('unit.ms') : '–';
     contact.textContent = typeof v.contact === 'number' ? (v.contact ? t('common.yes') : t('common.no')) : '–';
     battery.textContent = typeof v.battery === 'number' ? num(v.battery) + ' %' : '–';
     redraw();
