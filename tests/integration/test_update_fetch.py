@@ -171,3 +171,43 @@ def test_bundle_directory(server, tmp_path):
     rc, lines, _ = fetch(base(server) + "/dir", out2, "0" * 64, len(manifest), "--bundle")
     assert (rc, lines[-1]["error"]) == (1, "sha256")
     assert not out2.exists()
+
+
+def test_https_with_the_given_ca_only(tmp_path):
+    """Production path: https, the server's certificate checked against --cafile."""
+    import ssl
+    import subprocess as sp
+    d = str(tmp_path)
+    ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in
+                                 ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
+    run = lambda *a: sp.run(a, check=True, capture_output=True)  # noqa: E731
+    run("openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", ca_key, "-out", ca, "-subj", "/CN=updates-ca", "-days", "2")
+    run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", key, "-out", csr, "-subj", "/CN=localhost")
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", crt)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.paths, srv.root = [], d
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"https://localhost:{srv.server_address[1]}/good"
+        rc, lines, err = fetch(url, tmp_path / "ok.bin", SHA, len(BODY), "--cafile", ca)
+        assert rc == 0, (lines, err)
+        assert (tmp_path / "ok.bin").read_bytes() == BODY
+        # Another CA: refused, nothing kept.
+        other = os.path.join(d, "other.pem")
+        run("openssl", "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-keyout", os.path.join(d, "other.key"), "-out",
+            other, "-subj", "/CN=other-ca", "-days", "2")
+        rc, lines, _ = fetch(url, tmp_path / "no.bin", SHA, len(BODY), "--cafile", other)
+        assert (rc, lines[-1]["error"]) == (4, "network")
+        assert not (tmp_path / "no.bin").exists()
+    finally:
+        srv.shutdown()
