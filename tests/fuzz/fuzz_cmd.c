@@ -45,6 +45,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (c.seconds < 1 || c.seconds > 120)
             abort();
         break;
+    case CMD_UPDATE: { /* the url becomes one argv word of fitgate-fw: printable, no spaces */
+        size_t n = strlen(c.url);
+        if (n == 0 || n > CMD_URL_MAX || strlen(c.sha256) != 64 || c.size < 1 ||
+            (double)c.size > CMD_SIZE_MAX)
+            abort();
+        for (size_t i = 0; i < n; i++)
+            if (c.url[i] <= 0x20 || c.url[i] >= 0x7f)
+                abort();
+        for (size_t i = 0; i < 64; i++)
+            if (!strchr("0123456789abcdef", c.sha256[i]))
+                abort();
+        break;
+    }
     default:
         break;
     }
