@@ -338,6 +338,8 @@ static void execute(cmd_ctx *c, const cmd *k)
             cJSON *res = cJSON_CreateObject();
             if (res)
                 cJSON_AddBoolToObject(res, "accepted", true);
+            if (res && r == 1)
+                cJSON_AddBoolToObject(res, "duplicate", true);
             reply(c, k, NULL, NULL, res); /* progress follows as update events */
         }
         return;

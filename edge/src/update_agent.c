@@ -435,6 +435,9 @@ void upd_cloud_ok(void *agent)
 
 int upd_start(upd_agent *a, const char *id, const char *url, const char *sha256, uint64_t size)
 {
+    /* A QoS 1 redelivery of the running or last update changes nothing. */
+    if (a->id[0] && strcmp(a->id, id) == 0)
+        return 1;
     if (a->job != JOB_NONE)
         return -EBUSY;
     snprintf(a->id, sizeof a->id, "%s", id);
@@ -443,8 +446,10 @@ int upd_start(upd_agent *a, const char *id, const char *url, const char *sha256,
     a->size = size;
     a->slot[0] = 0;
     int r = start_fetch(a);
-    if (r < 0)
+    if (r < 0) {
+        a->id[0] = 0;
         return r;
+    }
     metric_add(&m_started, 1);
     log_info("update_started", "update accepted", "id", id, "url", url);
     return 0;

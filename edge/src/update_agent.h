@@ -57,8 +57,10 @@ typedef struct upd_agent_config {
 int upd_new(upd_agent **out, sd_event *ev, const upd_agent_config *cfg);
 void upd_free(upd_agent *a);
 
-/* Start an update: 0 accepted, -EBUSY while a job runs, -errno when the
- * fetch cannot be started. url/sha256 are checked by cmd_parse. */
+/* Start an update: 0 accepted, 1 the same command id as the running or
+ * last update (a redelivery: nothing more is done), -EBUSY while a job
+ * runs, -errno when the fetch cannot be started. url/sha256 are checked by
+ * cmd_parse. */
 int upd_start(upd_agent *a, const char *id, const char *url, const char *sha256, uint64_t size);
 
 /* The uplink saw the cloud acknowledge readings; the first call runs the

@@ -205,6 +205,10 @@ def test_update_installs_reports_progress_and_marks_good_after_the_cloud_acks(ot
     cid = r["id"]
     code, e = api(ota, "POST", path, args, token=admin)
     assert code == 409 and e["error"] == "busy", e
+    cloud.send(cid, **args)  # a QoS 1 redelivery of the running command: nothing new runs
+    r = cloud.wait(lambda t, m: t.endswith("/cmd/result") and m["id"] == cid and
+                   m.get("result", {}).get("duplicate"))
+    assert r["ok"] is True
     srv.hold.set()
     ev = cloud.wait(step_of(cid, "installed", "failed"), timeout=40)
     assert ev["step"] == "installed" and ev["slot"] == "B", (ev, st.logs())
