@@ -141,7 +141,8 @@ def ota(tmp_path_factory, signing):  # noqa: F811
     srv.hold.set()
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     st = Stack(os.path.join(d, "stack"), gateway=GW,
-               edge_args=[f"--update-slots={gw.conf}", "--log-level=debug"])
+               edge_args=[f"--update-slots={gw.conf}", "--log-level=debug",
+                          f"--update-reboot-cmd=/usr/bin/touch {d}/rebooted"])
     st.start_brokers()
     st.start_core()
     st.start_edge()
@@ -232,6 +233,12 @@ def test_update_installs_reports_progress_and_marks_good_after_the_cloud_acks(ot
     assert s["floor"] == 0
     assert gw.slot_bytes(1, size) == open(img, "rb").read()
     assert not os.path.exists(os.path.join(st.dir, "update", "bundle"))  # cleaned up
+    # update_reboot_cmd ran after the install (an argv: /usr/bin/touch <file>)
+    reboot_flag = os.path.join(os.path.dirname(st.dir), "rebooted")
+    deadline = time.time() + 10
+    while not os.path.exists(reboot_flag) and time.time() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(reboot_flag)
 
     # Reboot into B: the edge comes back, readings are acked -> mark-good.
     assert reboot(ota) == "B"
