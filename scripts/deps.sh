@@ -10,7 +10,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format cppcheck
   # C libraries (the brief's list)
   libmosquitto-dev librdkafka-dev libcjson-dev libsqlite3-dev libsystemd-dev libmicrohttpd-dev
-  libsodium-dev libmbedtls-dev libcmocka-dev libcurl4-openssl-dev libzstd-dev libqrencode-dev
+  libsodium-dev libmbedtls-dev libcmocka-dev libcurl4-openssl-dev libssl-dev libzstd-dev libqrencode-dev
   libcrypt-dev
   # run and test
   mosquitto mosquitto-clients sqlite3 dbus python3 python3-pytest python3-paho-mqtt bmap-tools zstd dosfstools mtools fdisk

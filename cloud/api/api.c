@@ -220,12 +220,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                        ? MHD_YES
                        : MHD_NO;
         }
-        if (!slot || !has_body(method))
-            return dispatch(rq) == 0 ? MHD_YES : MHD_NO;
         /* Headers only so far: refuse a declared oversize body before
-         * reading it (MHD then closes the connection). */
+         * reading it (MHD then closes the connection). Everything else is
+         * answered on a later call, once MHD has the whole request: a reply
+         * queued from this first call makes MHD close the connection (no
+         * keep-alive), which costs every client a new TCP connection and
+         * the server a new thread per request. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+        if (slot && has_body(method) && cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
             rq->too_large = 1;
             return dispatch(rq) == 0 ? MHD_YES : MHD_NO;
         }

@@ -1,13 +1,10 @@
-/* crypto.c - mbedTLS + libsodium behind crypto.h. */
+/* crypto.c - mbedTLS + libsodium behind crypto.h (ES256: crypto_es256.c). */
 #include "crypto.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <mbedtls/aes.h>
-#include <mbedtls/ecdsa.h>
-#include <mbedtls/ecp.h>
 #include <mbedtls/md.h>
 #include <sodium.h>
 
@@ -200,158 +197,7 @@ int crypto_aes128_cbc_encrypt(const uint8_t key[16], const uint8_t iv[16], const
     return 0;
 }
 
-/* ---- ES256 ---- */
-
-/* Loading the P-256 group and, above all, the first multiplication by the
- * generator (which builds a table of precomputed multiples of G inside the
- * group) cost more than a signature itself. Groups are kept in a small pool
- * and lent out one caller at a time, so later signatures reuse the table
- * whatever thread they run on (the api runs a thread per connection). */
-static int rng(void *ctx, unsigned char *buf, size_t len)
-{
-    (void)ctx;
-    randombytes_buf(buf, len);
-    return 0;
-}
-
-#define GRP_POOL 16
-static mbedtls_ecp_group *grp_pool[GRP_POOL];
-static size_t grp_pool_n;
-static pthread_mutex_t grp_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void grp_free(mbedtls_ecp_group *g)
-{
-    mbedtls_ecp_group_free(g);
-    free(g);
-}
-
-/* Borrow a loaded P-256 group (exclusive until grp_put), or NULL. */
-static mbedtls_ecp_group *grp_get(void)
-{
-    mbedtls_ecp_group *g = NULL;
-    pthread_mutex_lock(&grp_mu);
-    if (grp_pool_n)
-        g = grp_pool[--grp_pool_n];
-    pthread_mutex_unlock(&grp_mu);
-    if (g)
-        return g;
-    g = malloc(sizeof *g);
-    if (!g)
-        return NULL;
-    mbedtls_ecp_group_init(g);
-    if (mbedtls_ecp_group_load(g, MBEDTLS_ECP_DP_SECP256R1) != 0) {
-        grp_free(g);
-        return NULL;
-    }
-    return g;
-}
-
-static void grp_put(mbedtls_ecp_group *g)
-{
-    pthread_mutex_lock(&grp_mu);
-    if (grp_pool_n < GRP_POOL) {
-        grp_pool[grp_pool_n++] = g;
-        g = NULL;
-    }
-    pthread_mutex_unlock(&grp_mu);
-    if (g)
-        grp_free(g);
-}
-
-int crypto_es256_public(const uint8_t priv[CRYPTO_ES256_PRIV], uint8_t pub[CRYPTO_ES256_PUB])
-{
-    mbedtls_ecp_group grp;
-    mbedtls_mpi d;
-    mbedtls_ecp_point q;
-    mbedtls_ecp_group_init(&grp);
-    mbedtls_mpi_init(&d);
-    mbedtls_ecp_point_init(&q);
-    size_t olen = 0;
-    int rc = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1);
-    if (!rc)
-        rc = mbedtls_mpi_read_binary(&d, priv, CRYPTO_ES256_PRIV);
-    if (!rc)
-        rc = mbedtls_ecp_check_privkey(&grp, &d);
-    if (!rc)
-        rc = mbedtls_ecp_mul(&grp, &q, &d, &grp.G, rng, NULL);
-    if (!rc)
-        rc = mbedtls_ecp_point_write_binary(&grp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &olen, pub,
-                                            CRYPTO_ES256_PUB);
-    mbedtls_ecp_point_free(&q);
-    mbedtls_mpi_free(&d);
-    mbedtls_ecp_group_free(&grp);
-    return rc == 0 && olen == CRYPTO_ES256_PUB ? 0 : -1;
-}
-
-int crypto_es256_keygen(uint8_t priv[CRYPTO_ES256_PRIV], uint8_t pub[CRYPTO_ES256_PUB])
-{
-    /* Rejection sampling: a random 256-bit string is a valid scalar with
-     * overwhelming probability; retry the rare misses. */
-    for (int i = 0; i < 16; i++) {
-        randombytes_buf(priv, CRYPTO_ES256_PRIV);
-        if (crypto_es256_public(priv, pub) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, size_t len,
-                      uint8_t sig[CRYPTO_ES256_SIG])
-{
-    uint8_t h[32];
-    if (crypto_sha256(msg, len, h) < 0)
-        return -1;
-    mbedtls_ecp_group *grp = grp_get();
-    if (!grp)
-        return -1;
-    mbedtls_mpi d, r, s;
-    mbedtls_mpi_init(&d);
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
-    int rc = mbedtls_mpi_read_binary(&d, priv, CRYPTO_ES256_PRIV);
-    if (!rc)
-        rc = mbedtls_ecdsa_sign_det_ext(grp, &r, &s, &d, h, sizeof h, MBEDTLS_MD_SHA256, rng, NULL);
-    if (!rc)
-        rc = mbedtls_mpi_write_binary(&r, sig, 32);
-    if (!rc)
-        rc = mbedtls_mpi_write_binary(&s, sig + 32, 32);
-    mbedtls_mpi_free(&s);
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&d);
-    grp_put(grp);
-    return rc == 0 ? 0 : -1;
-}
-
-int crypto_es256_verify(const uint8_t pub[CRYPTO_ES256_PUB], const void *msg, size_t len,
-                        const uint8_t sig[CRYPTO_ES256_SIG])
-{
-    uint8_t h[32];
-    if (crypto_sha256(msg, len, h) < 0)
-        return 0;
-    mbedtls_ecp_group *grp = grp_get();
-    if (!grp)
-        return 0;
-    mbedtls_ecp_point q;
-    mbedtls_mpi r, s;
-    mbedtls_ecp_point_init(&q);
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
-    int rc = mbedtls_ecp_point_read_binary(grp, &q, pub, CRYPTO_ES256_PUB);
-    if (!rc)
-        rc = mbedtls_ecp_check_pubkey(grp, &q);
-    if (!rc)
-        rc = mbedtls_mpi_read_binary(&r, sig, 32);
-    if (!rc)
-        rc = mbedtls_mpi_read_binary(&s, sig + 32, 32);
-    /* mbedtls_ecdsa_verify rejects r or s outside [1, n-1]. */
-    if (!rc)
-        rc = mbedtls_ecdsa_verify(grp, h, sizeof h, &q, &r, &s);
-    mbedtls_mpi_free(&s);
-    mbedtls_mpi_free(&r);
-    mbedtls_ecp_point_free(&q);
-    grp_put(grp);
-    return rc == 0;
-}
+/* ---- ES256: crypto_es256.c (OpenSSL libcrypto, ADR 0004) ---- */
 
 /* ---- AEAD ---- */
 
