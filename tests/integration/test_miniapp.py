@@ -51,6 +51,16 @@ def straps(stack, devices=1, rate=2):
         sim.wait(timeout=30)
 
 
+def test_miniapp_units():
+    """The mini app's own logic under node's test runner (cloud/miniapp/test):
+    the live stream client's resume and gap filling, strings and plurals in
+    every language, error sentences."""
+    out = subprocess.run(["node", "--test", "test/"], cwd=os.path.join(ROOT, "cloud", "miniapp"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "# fail 0" in out.stdout and "# pass 0" not in out.stdout
+
+
 def test_miniapp_shows_live_heart_rate(stack, workdir):
     with straps(stack, devices=3):
         os.makedirs(SHOTS, exist_ok=True)
