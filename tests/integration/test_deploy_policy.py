@@ -75,8 +75,30 @@ def test_shipped_core_configs_use_known_keys():
         assert not unknown, unknown
 
 
+def test_update_dropin_opens_only_what_updates_need():
+    """The A/B update drop-in loosens the edge's sandbox for exactly the slot
+    devices and the boot environment, and never gives back capabilities,
+    root or a writable system."""
+    path = os.path.join(DEPLOY, "systemd", "fitgate-edge.service.d", "ab-updates.conf")
+    lines = [l.strip() for l in open(path) if l.strip() and not l.startswith("#")]
+    allowed = {"[Service]", "PrivateDevices=no", "DevicePolicy=closed",
+               "SupplementaryGroups=disk"}
+    for l in lines:
+        if l in allowed:
+            continue
+        key, _, value = l.partition("=")
+        if key == "DeviceAllow":
+            assert re.fullmatch(r"/dev/mmcblk0p[23] rw", value), l
+        elif key == "ReadWritePaths":
+            assert value.split() == ["/boot/firmware/uboot.env"], l
+        else:
+            raise AssertionError(f"unexpected setting in the update drop-in: {l}")
+
+
 def test_systemd_units_are_hardened():
     for unit in os.listdir(os.path.join(DEPLOY, "systemd")):
+        if not unit.endswith(".service"):
+            continue
         text = open(os.path.join(DEPLOY, "systemd", unit)).read()
         for key in ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
                     "CapabilityBoundingSet=", "SystemCallFilter="]:
