@@ -36,12 +36,14 @@ const app = {
   user: null,
   live: null, // {recent, subscribe(fn), drop(), stats}
   go(route) { location.hash = '#/' + route; },
+  // Back goes to the previous screen of this app; when there is none (the
+  // app was opened on an inner screen, e.g. coming back from a payment page),
+  // to the screen's parent - never out of the app.
   back() {
-    if (history.length > 1 && app.depth > 0) history.back();
-    else app.go(app.parentOf || 'live');
+    if (visited.length > 1) history.back();
+    else location.replace('#/' + (app.parentOf || 'live'));
   },
   refreshUser(u) { if (u) { app.user = u; showUser(); } },
-  depth: 0,
   parentOf: null,
   relocalize() {
     const state = document.getElementById('status')?.dataset.state;
@@ -55,6 +57,7 @@ const app = {
 window.fitgate = app; // for tests and debugging: the live stream's stats, drop()
 
 let cleanup = null;
+const visited = []; // screens seen in this tab, for back()
 
 function shell() {
   mount(document.body,
@@ -117,6 +120,8 @@ function route() {
     if (m) { match = { screen, tab, root, params: m.slice(1) }; break; }
   }
   if (!match) { app.go('live'); return; }
+  if (visited.length > 1 && visited[visited.length - 2] === path) visited.pop();
+  else if (visited[visited.length - 1] !== path) visited.push(path);
   if (cleanup) { try { cleanup(); } catch (_) { /* ignore */ } cleanup = null; }
   hideMainButton();
   const view = document.getElementById('view');
@@ -126,7 +131,6 @@ function route() {
     if (a.dataset.tab === match.tab) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
-  app.depth = match.root ? 0 : 1;
   app.parentOf = match.root ? null : (match.tab === 'more' && path !== 'more' ? 'more' : match.tab);
   setBackButton(match.root ? null : () => { haptic('light'); app.back(); });
   try {
@@ -192,7 +196,9 @@ async function started(user) {
   document.getElementById('tabs').hidden = false;
   startLive();
   if (!routing) { window.addEventListener('hashchange', route); routing = true; }
-  if (!/^#\/./.test(location.hash)) history.replaceState(null, '', '#/live');
+  // A bot link can open a screen: t.me/<bot>/<app>?startapp=shop
+  const start = /^(live|workouts|progress|achievements|devices|security|shop|more)$/.test(tg.startParam || '') ? tg.startParam : 'live';
+  if (!/^#\/./.test(location.hash)) history.replaceState(null, '', '#/' + start);
   route();
 }
 
