@@ -287,6 +287,10 @@ async function journey() {
   }
   out.earned = earned;
   await shot('achievements');
+  await go(page, 'progress');
+  out.progressWeek = await page.$$eval('#view .kv div', (l) => Object.fromEntries(l.map((d) => [d.querySelector('dt').textContent, d.querySelector('dd').textContent])));
+  out.records = await page.$$eval('#records li', (l) => l.length);
+  await shot('progress');
 
   // A gym machine: the code under its QR sticker, typed (no Telegram here).
   const mill = process.argv[9];

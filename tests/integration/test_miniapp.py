@@ -216,6 +216,8 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     assert page["summary"].get("Duration") not in (None, "–"), page["summary"]
     assert "chart-hr" in page["summaryCharts"]
     assert {"first_workout", "device_paired", "two_factor"} <= set(page["earned"]), page["earned"]
+    assert page["progressWeek"].get("Workouts") == "1", page["progressWeek"]
+    assert page["records"] >= 1
     assert MILL in page["gymActive"] and page["gymEnded"] is True
     assert page["afterSignOut"] == "signed-out"
     assert "totp" in page["challengeMethods"] and "backup" in page["challengeMethods"]
