@@ -85,6 +85,7 @@ async function telegram() {
                              null, { timeout: 10000 });
   const mainSetup = await page.evaluate(() => window.__tg.filter(([n, d]) => n === 'web_app_setup_main_button' && d?.is_visible).pop()[1]);
   const htmlMain = await page.evaluate(() => !document.querySelector('#mainbtn').hidden);
+  const confirmClose = await page.evaluate(() => window.__tg.filter(([n]) => n === 'web_app_setup_closing_behavior').map(([, d]) => d.need_confirmation));
   await page.screenshot({ path: join(shots, 'telegram-live.png') });
   await page.evaluate(() => window.Telegram.WebView.receiveEvent('main_button_pressed'));
   await page.waitForFunction(() => /^#\/workouts\/\d+$/.test(location.hash), null, { timeout: 30000 });
@@ -115,7 +116,7 @@ async function telegram() {
   // uses it for "Pay"; here: whatever the app sent so far.
   const events = await page.evaluate(() => window.__tg.map(([n]) => n));
   await page.screenshot({ path: join(shots, 'telegram-workouts.png') });
-  return { ...root, mainText: mainSetup.text, htmlMain, afterMain, qrSent, qrAnswer, backShown, afterBack, events: [...new Set(events)], errors };
+  return { ...root, mainText: mainSetup.text, htmlMain, confirmClose, afterMain, qrSent, qrAnswer, backShown, afterBack, events: [...new Set(events)], errors };
 }
 
 async function lang() {

@@ -98,6 +98,7 @@ def test_miniapp_in_telegram_uses_bridge_theme_and_buttons(stack):
     assert page["bodyBg"] == "rgb(28, 28, 29)"          # the header is painted from the theme
     assert page["tgAttr"] == "1"
     assert page["mainText"] == "Finish workout" and page["htmlMain"] is False
+    assert page["confirmClose"][-1] is True      # closing mid-workout asks first
     assert page["afterMain"].startswith("#/workouts/")   # the finished workout opened
     assert page["qrSent"] == qr                          # scanned by Telegram, sent as is
     assert page["qrAnswer"].startswith("This QR code is not a fitgate machine sticker")

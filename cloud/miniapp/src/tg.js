@@ -8,6 +8,7 @@
 // sign in, the buttons are HTML.
 import {
   backButton,
+  closingBehavior,
   hapticFeedback,
   init,
   invoice,
@@ -90,6 +91,7 @@ export function initTelegram() {
     }).catch(() => {});
   });
   safe(() => backButton.mount());
+  safe(() => closingBehavior.mount());
   safe(() => mainButton.mount());
   safe(() => miniApp.ready());
   document.documentElement.dataset.tg = '1';
@@ -160,6 +162,12 @@ export function setBackButton(onClick) {
     html.hidden = !onClick;
     html.onclick = () => backHandler && backHandler();
   }
+}
+
+// ---- closing: while a workout is going on, Telegram asks before closing ----
+export function confirmClosing(on) {
+  if (!tg.inTelegram) return;
+  safe(() => (on ? closingBehavior.enableConfirmation() : closingBehavior.disableConfirmation()));
 }
 
 // ---- haptics: only inside Telegram; the web has no equivalent worth using ----

@@ -5,7 +5,7 @@ import { lineChart } from '../chart.js';
 import { duration, num, t } from '../i18n.js';
 import { post } from '../api.js';
 import { errorText } from '../errors.js';
-import { haptic, hideMainButton, setMainButton } from '../tg.js';
+import { confirmClosing, haptic, hideMainButton, setMainButton } from '../tg.js';
 import { h, toast } from '../ui.js';
 import { maxHr, ZONES, zoneOf } from '../zones.js';
 
@@ -106,8 +106,8 @@ export function render(view, app) {
     const active = d.start && now - d.lastTs < GAP_S;
     elapsed.textContent = active ? duration(now - d.start) : '–';
     // "Finish workout" only while one is going on.
-    if (active && !finishing && !shown) { setMainButton(t('live.finish'), finish); shown = true; }
-    if (!active && shown && !finishing) { hideMainButton(); shown = false; }
+    if (active && !finishing && !shown) { setMainButton(t('live.finish'), finish); confirmClosing(true); shown = true; }
+    if (!active && shown && !finishing) { hideMainButton(); confirmClosing(false); shown = false; }
   }
   let shown = false, finishing = false;
 
@@ -134,5 +134,5 @@ export function render(view, app) {
     }
   }
   redraw();
-  return () => { off(); clearInterval(tick); chart.destroy(); hideMainButton(); };
+  return () => { off(); clearInterval(tick); chart.destroy(); hideMainButton(); confirmClosing(false); };
 }
