@@ -11,6 +11,7 @@
  * `fitgate-edge --help` and deploy/edge.conf.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +67,19 @@ typedef struct edge {
     cmd_ctx *cmd;
     bluez *bz;
     upd_agent *upd;
-    sd_event_source *commit_timer, *stats_timer;
+    sd_event_source *commit_timer, *stats_timer, *hup;
     bool commit_armed;
+    /* SIGHUP: the new configuration was valid; re-execute once stopped. */
+    bool reexec;
+    int argc;
+    char **argv;
 } edge;
 
 static metric m_commits, m_commit_failed, m_spool_held, m_spool_dropped;
 
 static const char *usage =
     "usage: fitgate-edge [--config FILE] [--key=value ...]\n"
+    "  (SIGHUP: reload the configuration - checked first, then applied by re-executing in place)\n"
     "  gateway_id=ID            this gateway (the cloud certificate's CN in production)\n"
     "  spool_path=FILE          SQLite spool (default ./spool.db)\n"
     "  spool_max_readings=N     drop oldest beyond N readings (default 10000000)\n"
@@ -469,6 +475,29 @@ static int edge_start(edge *e)
     return 0;
 }
 
+/* SIGHUP reloads the configuration by re-executing ourselves, like a restart
+ * but without leaving the process: everything the edge holds is durable (the
+ * spool, the brokers' persistent sessions), the restart path is the one the
+ * kill -9 tests exercise, and every setting takes effect, not only the few a
+ * live reload could change. A configuration that does not load is refused
+ * and the edge keeps running on the old one. */
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+    (void)s, (void)si;
+    edge *e = userdata;
+    edge_config *next = calloc(1, sizeof *next);
+    int rc = next ? load_config(next, e->argc, e->argv) : -1;
+    free(next);
+    if (rc != 0) {
+        log_error("config_reload_refused",
+                  "SIGHUP: the new configuration does not load; keeping the running one");
+        return 0;
+    }
+    log_info("config_reload", "SIGHUP: configuration valid; restarting in place to apply it");
+    e->reexec = true;
+    return sd_event_exit(e->ev, 0);
+}
+
 static void edge_stop(edge *e)
 {
     if (e->sp && e->dev)
@@ -483,13 +512,14 @@ static void edge_stop(edge *e)
     uplink_free(e->up);
     e->commit_timer = sd_event_source_disable_unref(e->commit_timer);
     e->stats_timer = sd_event_source_disable_unref(e->stats_timer);
+    e->hup = sd_event_source_disable_unref(e->hup);
     spool_close(e->sp);
     sd_event_unref(e->ev);
 }
 
 int main(int argc, char **argv)
 {
-    edge e = {0};
+    edge e = {.argc = argc, .argv = argv};
     log_init("fitgate-edge", LOG_INFO);
     int rc = load_config(&e.cfg, argc, argv);
     if (rc == 1) {
@@ -509,7 +539,12 @@ int main(int argc, char **argv)
                     "Readings dropped by the disk policy since start", NULL);
 
     /* SIGINT/SIGTERM end the loop through sd-event's signal sources. */
-    if (mqloop_daemon_event(&e.ev) < 0) {
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sigprocmask(SIG_BLOCK, &hup, NULL);
+    if (mqloop_daemon_event(&e.ev) < 0 ||
+        sd_event_add_signal(e.ev, &e.hup, SIGHUP, on_sighup, &e) < 0) {
         log_error("start_failed", "cannot set up the event loop");
         return 1;
     }
@@ -526,5 +561,14 @@ int main(int argc, char **argv)
     rc = sd_event_loop(e.ev);
     log_info("stopping", "fitgate-edge stopping");
     edge_stop(&e);
+    if (e.reexec && rc >= 0) {
+        /* The signal mask survives exec, on purpose: a SIGTERM that arrives
+         * in between stays pending until the new image's event loop takes
+         * it, instead of killing a half-started process. */
+        execv("/proc/self/exe", argv);
+        log_error("config_reload_failed", "cannot re-execute fitgate-edge", "error",
+                  strerror(errno));
+        return 1;
+    }
     return rc < 0 ? 1 : 0;
 }
