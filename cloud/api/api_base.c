@@ -214,7 +214,7 @@ static void live_free(void *cls)
 static int h_live(void *ctx, api_req *rq)
 {
     api *a = ctx;
-    live_client *lc = live_subscribe(a->hub, api_who(rq)->user_id);
+    live_client *lc = live_subscribe(a->hub, api_who(rq)->user_id, api_header(rq, "Last-Event-ID"));
     if (!lc)
         return api_reply_error(rq, 503, "live_full", "too many live streams, retry later");
     struct MHD_Response *r =

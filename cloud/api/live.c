@@ -13,9 +13,18 @@
 #define OWNER_SLOTS 1024 /* owner cache: direct-mapped by device hash */
 #define PEND_MAX    (64 * 1024)
 
+/* Event ids are "<ring epoch>.<seq>". The epoch changes whenever a user's
+ * ring is created anew, so an id from an older ring is never mistaken for a
+ * position in this one; within a ring, seq counts 1, 2, ... A client that
+ * reconnects with Last-Event-ID resumes after that event while the ring still
+ * holds it (the ring outlives its last stream by LIVE_LINGER_MS so that a
+ * dropped connection can come back); otherwise it gets a "reset" event and
+ * fills the gap from /api/v1/readings. */
 typedef struct live_ring {
     int64_t user;
-    uint64_t next_seq; /* seq the next event gets; events are 1, 2, ... */
+    uint32_t epoch;
+    int64_t idle_since_ms; /* when nclients dropped to 0 (lingering) */
+    uint64_t next_seq;     /* seq the next event gets; events are 1, 2, ... */
     char *ev[LIVE_RING];
     size_t ev_len[LIVE_RING];
     int nclients;
@@ -28,7 +37,8 @@ struct live_client {
     live_ring *ring;
     uint64_t next_seq; /* next event to send */
     int hello_sent;
-    char *pend; /* formatted, not yet handed to the reader */
+    int reset_due; /* Last-Event-ID could not be honoured: say so first */
+    char *pend;    /* formatted, not yet handed to the reader */
     size_t pend_len, pend_off;
 };
 
@@ -42,6 +52,8 @@ struct live_hub {
     pthread_mutex_t mu; /* rings, clients, stopping */
     live_ring *rings;
     int nclients, max_clients, stopping;
+    int nrings; /* read without the lock by live_push */
+    uint32_t next_epoch;
 
     pthread_mutex_t owner_mu; /* store handle and owner cache */
     store *s;
@@ -81,6 +93,9 @@ live_hub *live_hub_new(store *s, int max_clients)
     pthread_mutex_init(&h->owner_mu, NULL);
     h->s = s;
     h->max_clients = max_clients;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->next_epoch = (uint32_t)(ts.tv_sec ^ ts.tv_nsec); /* differs across restarts */
     return h;
 }
 
@@ -172,10 +187,32 @@ static live_ring *ring_find(live_hub *h, int64_t user)
     return NULL;
 }
 
+/* Free rings whose last stream left more than LIVE_LINGER_MS ago, and the
+ * oldest idle ones beyond max_clients (memory stays bounded). h->mu held. */
+static void sweep_locked(live_hub *h, int64_t now)
+{
+    int idle = 0;
+    for (live_ring *r = h->rings; r; r = r->next)
+        idle += r->nclients == 0;
+    for (live_ring **pp = &h->rings; *pp;) {
+        live_ring *r = *pp;
+        if (r->nclients == 0 &&
+            (now - r->idle_since_ms > LIVE_LINGER_MS || idle > h->max_clients)) {
+            *pp = r->next;
+            ring_free(r);
+            idle--;
+            __atomic_store_n(&h->nrings, h->nrings - 1, __ATOMIC_RELAXED);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
 void live_push(live_hub *h, const fp_reading *r)
 {
-    /* Nobody watching: skip the owner lookup entirely (the common case). */
-    if (__atomic_load_n(&h->nclients, __ATOMIC_RELAXED) == 0)
+    /* Nobody watching (not even a ring waiting for a reconnect): skip the
+     * owner lookup entirely (the common case). */
+    if (__atomic_load_n(&h->nrings, __ATOMIC_RELAXED) == 0)
         return;
     int64_t user = owner_of(h, r->device);
     if (user <= 0)
@@ -189,8 +226,8 @@ void live_push(live_hub *h, const fp_reading *r)
     if (ring) {
         uint64_t seq = ring->next_seq++;
         char *ev = NULL;
-        int n =
-            asprintf(&ev, "id: %llu\nevent: reading\ndata: %s\n\n", (unsigned long long)seq, json);
+        int n = asprintf(&ev, "id: %u.%llu\nevent: reading\ndata: %s\n\n", ring->epoch,
+                         (unsigned long long)seq, json);
         size_t slot = seq % LIVE_RING;
         free(ring->ev[slot]);
         ring->ev[slot] = n < 0 ? NULL : ev;
@@ -198,12 +235,26 @@ void live_push(live_hub *h, const fp_reading *r)
         metric_add(&m_pushed, 1);
         pthread_cond_broadcast(&ring->cv);
     }
+    sweep_locked(h, mono_ms());
     pthread_mutex_unlock(&h->mu);
 }
 
 /* ---- streams ---- */
 
-live_client *live_subscribe(live_hub *h, int64_t user_id)
+/* Parse "<epoch>.<seq>"; 0 when it is not one. */
+static int parse_event_id(const char *s, uint32_t *epoch, uint64_t *seq)
+{
+    unsigned long e;
+    unsigned long long q;
+    char tail;
+    if (!s || sscanf(s, "%lu.%llu%c", &e, &q, &tail) != 2 || e > UINT32_MAX)
+        return 0;
+    *epoch = (uint32_t)e;
+    *seq = q;
+    return 1;
+}
+
+live_client *live_subscribe(live_hub *h, int64_t user_id, const char *last_event_id)
 {
     live_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -223,9 +274,11 @@ live_client *live_subscribe(live_hub *h, int64_t user_id)
         pthread_cond_init(&ring->cv, &attr);
         pthread_condattr_destroy(&attr);
         ring->user = user_id;
+        ring->epoch = h->next_epoch++;
         ring->next_seq = 1;
         ring->next = h->rings;
         h->rings = ring;
+        __atomic_store_n(&h->nrings, h->nrings + 1, __ATOMIC_RELAXED);
     }
     ring->nclients++;
     __atomic_store_n(&h->nclients, h->nclients + 1, __ATOMIC_RELAXED);
@@ -233,6 +286,16 @@ live_client *live_subscribe(live_hub *h, int64_t user_id)
     c->hub = h;
     c->ring = ring;
     c->next_seq = ring->next_seq; /* from now on; history comes from /readings */
+    uint32_t epoch;
+    uint64_t seq;
+    if (last_event_id && last_event_id[0]) {
+        uint64_t oldest = ring->next_seq > LIVE_RING ? ring->next_seq - LIVE_RING : 1;
+        if (parse_event_id(last_event_id, &epoch, &seq) && epoch == ring->epoch &&
+            seq + 1 >= oldest && seq < ring->next_seq)
+            c->next_seq = seq + 1; /* resume right after what the client has */
+        else
+            c->reset_due = 1;
+    }
     pthread_mutex_unlock(&h->mu);
     return c;
 full:
@@ -247,15 +310,9 @@ void live_unsubscribe(live_client *c)
         return;
     live_hub *h = c->hub;
     pthread_mutex_lock(&h->mu);
-    if (--c->ring->nclients == 0) {
-        for (live_ring **pp = &h->rings; *pp; pp = &(*pp)->next) {
-            if (*pp == c->ring) {
-                *pp = c->ring->next;
-                break;
-            }
-        }
-        ring_free(c->ring);
-    }
+    if (--c->ring->nclients == 0)
+        c->ring->idle_since_ms = mono_ms(); /* lingers for a reconnect */
+    sweep_locked(h, mono_ms());
     __atomic_store_n(&h->nclients, h->nclients - 1, __ATOMIC_RELAXED);
     metric_set(&m_streams, h->nclients);
     pthread_mutex_unlock(&h->mu);
@@ -332,6 +389,10 @@ ssize_t live_read(live_client *c, char *buf, size_t max, int keepalive_ms)
     if (!c->hello_sent) {
         c->hello_sent = 1;
         return set_pend(c, "retry: 2000\n: connected\n\n") ? take_pend(c, buf, max) : -1;
+    }
+    if (c->reset_due) {
+        c->reset_due = 0;
+        return set_pend(c, "event: reset\ndata: {}\n\n") ? take_pend(c, buf, max) : -1;
     }
     live_hub *h = c->hub;
     struct timespec deadline;

@@ -4,8 +4,11 @@
  * device's owner through a short-lived cache backed by the store, and appends
  * the encoded event to that user's ring of the last LIVE_RING events. Each
  * stream keeps its own position in the ring: a slow stream loses its oldest
- * events (counted), it never slows the pusher down. Rings exist only while
- * the user has at least one stream open.
+ * events (counted), it never slows the pusher down. A ring exists while the
+ * user has a stream open and LIVE_LINGER_MS after the last one closed, so a
+ * client that reconnects with Last-Event-ID resumes without a gap; when that
+ * is not possible the stream starts with an "event: reset" (refill from
+ * /api/v1/readings).
  */
 #ifndef FITGATE_API_LIVE_H
 #define FITGATE_API_LIVE_H
@@ -20,6 +23,7 @@
 #define LIVE_RING         256
 #define LIVE_KEEPALIVE_MS 15000
 #define LIVE_OWNER_TTL_MS 5000
+#define LIVE_LINGER_MS    60000
 
 typedef struct live_hub live_hub;
 typedef struct live_client live_client;
@@ -34,8 +38,9 @@ void live_push(live_hub *h, const fp_reading *r);
 /* Forget cached device owners (after a binding changed). */
 void live_forget_owners(live_hub *h);
 
-/* Open a stream for user_id; NULL when max_clients streams are open. */
-live_client *live_subscribe(live_hub *h, int64_t user_id);
+/* Open a stream for user_id; NULL when max_clients streams are open.
+ * last_event_id (may be NULL): the Last-Event-ID header of a reconnect. */
+live_client *live_subscribe(live_hub *h, int64_t user_id, const char *last_event_id);
 /* Close a stream (any thread). */
 void live_unsubscribe(live_client *c);
 /* Fill buf with up to max bytes of the stream: waits up to keepalive_ms for

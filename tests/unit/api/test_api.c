@@ -475,7 +475,18 @@ static void test_readings(void **state)
 }
 
 /* Open an SSE stream; returns the socket once the server said "connected". */
+static int sse_open_from(const char *token, const char *last_id, char *buf, size_t cap,
+                         int small_rcvbuf);
+
 static int sse_open(const char *token, char *buf, size_t cap, int small_rcvbuf)
+{
+    return sse_open_from(token, NULL, buf, cap, small_rcvbuf);
+}
+
+/* Open /api/v1/live (with Last-Event-ID when last_id is given) and read up
+ * to the server's hello. */
+static int sse_open_from(const char *token, const char *last_id, char *buf, size_t cap,
+                         int small_rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
@@ -486,11 +497,13 @@ static int sse_open(const char *token, char *buf, size_t cap, int small_rcvbuf)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    char req[256];
+    char req[384], lid[96] = "";
+    if (last_id)
+        snprintf(lid, sizeof lid, "Last-Event-ID: %s\r\n", last_id);
     int n = snprintf(req, sizeof req,
                      "GET /api/v1/live HTTP/1.1\r\nHost: x\r\nCookie: fg_session=%s\r\n"
-                     "Accept: text/event-stream\r\n\r\n",
-                     token);
+                     "Accept: text/event-stream\r\n%s\r\n",
+                     token, lid);
     send_all(fd, req, (size_t)n);
     size_t len = 0;
     buf[0] = '\0';
@@ -567,9 +580,17 @@ static void test_live(void **state)
     push("frank-strap", 102);
     assert_int_equal(sse_wait(fd1, b1, sizeof b1, "\"hr\":102", 5000), 0);
     assert_int_equal(sse_wait(fd2, b2, sizeof b2, "\"hr\":150", 5000), 0);
-    /* Event framing, in order, ids counting up; nobody else's readings. */
-    const char *e1 = strstr(b1, "id: 1\nevent: reading\ndata: {");
-    const char *e2 = strstr(b1, "id: 2\nevent: reading\ndata: {");
+    /* Event framing, in order, ids "<ring epoch>.<seq>" counting up; nobody
+     * else's readings. */
+    unsigned epoch = 0;
+    const char *first = strstr(b1, "id: ");
+    assert_non_null(first);
+    assert_int_equal(sscanf(first, "id: %u.", &epoch), 1);
+    char want1[64], want2[64];
+    snprintf(want1, sizeof want1, "id: %u.1\nevent: reading\ndata: {", epoch);
+    snprintf(want2, sizeof want2, "id: %u.2\nevent: reading\ndata: {", epoch);
+    const char *e1 = strstr(b1, want1);
+    const char *e2 = strstr(b1, want2);
     assert_non_null(e1);
     assert_non_null(e2);
     assert_true(e1 < e2);
@@ -589,9 +610,35 @@ static void test_live(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     /* 20k pushes against a stalled reader: well under a second, not blocked. */
     assert_true(t1.tv_sec - t0.tv_sec < 5);
-    assert_int_equal(sse_wait(fd1, b1, sizeof b1, "id: 20002\n", 5000), 0);
+    char last[64];
+    snprintf(last, sizeof last, "id: %u.20002\n", epoch);
+    assert_int_equal(sse_wait(fd1, b1, sizeof b1, last, 5000), 0);
     close(fd1);
     close(fd2);
+
+    /* The connection drops; readings keep coming; the client comes back with
+     * Last-Event-ID and gets exactly what it missed, no reset. */
+    push("frank-strap", 111);
+    push("frank-strap", 112);
+    snprintf(last, sizeof last, "%u.20002", epoch);
+    fd1 = sse_open_from(tok1, last, b1, sizeof b1, 0);
+    char want[64];
+    snprintf(want, sizeof want, "id: %u.20004\n", epoch);
+    assert_int_equal(sse_wait(fd1, b1, sizeof b1, want, 5000), 0);
+    snprintf(want, sizeof want, "id: %u.20003\nevent: reading\ndata: {", epoch);
+    const char *m1 = strstr(b1, want);
+    assert_non_null(m1);
+    assert_non_null(strstr(m1, "\"hr\":111"));
+    assert_null(strstr(b1, "event: reset"));
+    close(fd1);
+    /* An id from another ring (or garbage) cannot be honoured: the stream
+     * says "reset" first, so the client refills from /readings. */
+    const char *stale[] = {"1.5", "junk", "4294967295.1"};
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        fd1 = sse_open_from(tok1, stale[i], b1, sizeof b1, 0);
+        assert_int_equal(sse_wait(fd1, b1, sizeof b1, "event: reset\ndata: {}\n\n", 5000), 0);
+        close(fd1);
+    }
 
     /* Closed streams are released (the next push finds them gone). */
     for (int i = 0; i < 50; i++) {
@@ -953,13 +1000,14 @@ static void test_live_hub_cap(void **state)
     assert_int_equal(store_open(&s, dbpath), STORE_OK);
     live_hub *h = live_hub_new(s, 2);
     assert_non_null(h);
-    live_client *a = live_subscribe(h, 1), *b = live_subscribe(h, 2), *c = live_subscribe(h, 1);
+    live_client *a = live_subscribe(h, 1, NULL), *b = live_subscribe(h, 2, NULL),
+                *c = live_subscribe(h, 1, NULL);
     assert_non_null(a);
     assert_non_null(b);
     assert_null(c);
     assert_int_equal(live_clients(h), 2);
     live_unsubscribe(b);
-    c = live_subscribe(h, 1);
+    c = live_subscribe(h, 1, NULL);
     assert_non_null(c);
     char buf[64];
     assert_true(live_read(a, buf, sizeof buf, 10) > 0); /* hello */
@@ -968,7 +1016,7 @@ static void test_live_hub_cap(void **state)
     assert_memory_equal(buf, ": keep-alive\n\n", (size_t)n);
     live_hub_shutdown(h);
     assert_int_equal(live_read(a, buf, sizeof buf, 10000), -1);
-    assert_null(live_subscribe(h, 3));
+    assert_null(live_subscribe(h, 3, NULL));
     live_unsubscribe(a);
     live_unsubscribe(c);
     live_hub_free(h); /* closes s */
