@@ -19,6 +19,7 @@
 #include "fitcommon/log.h"
 #include "fitcommon/metrics.h"
 #include "fitdrivers/adv.h"
+#include "fitdrivers/fitness.h"
 #include "fitdrivers/gatt.h"
 #include "fitproto/msg.h"
 
@@ -37,6 +38,12 @@ typedef struct bz_char {
     uint32_t hash;
     uint16_t uuid;
     bool notify_requested;
+    /* FTMS data characteristics only (allocated on the first notification): a
+     * machine may split one record over several notifications ("More Data");
+     * the parts are merged here into one reading. Over D-Bus nothing waits for
+     * an acknowledgement, so holding a part costs nothing; it is flushed when
+     * the record completes, on disconnect, and at shutdown. */
+    ftms_record *ftms;
 } bz_char;
 
 enum { BZ_IDLE, BZ_CONNECTING, BZ_UP };
@@ -160,6 +167,8 @@ static void char_clear(bz_char *c)
 {
     free(c->path);
     c->path = NULL;
+    free(c->ftms);
+    c->ftms = NULL;
 }
 
 static void dev_free(bz_dev *d)
@@ -290,17 +299,62 @@ static void spool_reading(bluez *b, bz_dev *d, fp_reading *r, bool adv)
         b->pol.dirty(b->pol.ctx);
 }
 
+static void reject_value(bluez *b, bz_dev *d, fp_status st)
+{
+    b->st.rejected++;
+    metric_add(&m_rejected, 1);
+    log_debug("ble_rejected", "notification rejected", "device", d->address, "reason",
+              fp_status_str(st));
+}
+
+/* An FTMS data notification: merged into the characteristic's record. */
+static void on_ftms_value(bluez *b, bz_dev *d, bz_char *c, const uint8_t *buf, size_t len)
+{
+    if (!c->ftms) {
+        if (!(c->ftms = malloc(sizeof *c->ftms))) {
+            reject_value(b, d, FP_ERR_NOMEM);
+            return;
+        }
+        ftms_record_init(c->ftms);
+    }
+    fp_reading out[FTMS_RECORD_OUT_MAX];
+    size_t n = 0;
+    fp_status st = ftms_record_feed(c->ftms, c->uuid, buf, len, d->address, now_ms(), out, &n);
+    if (st != FP_OK) {
+        reject_value(b, d, st);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        spool_reading(b, d, &out[i], false);
+}
+
+/* Store what a characteristic still holds of a split record (the device
+ * went away before the closing part). */
+static void char_flush(bluez *b, bz_dev *d, bz_char *c)
+{
+    fp_reading r;
+    if (c->ftms && ftms_record_flush(c->ftms, &r))
+        spool_reading(b, d, &r, false);
+}
+
+static void dev_flush(bluez *b, bz_dev *d)
+{
+    for (size_t i = 0; i < d->nchars; i++)
+        char_flush(b, d, &d->chars[i]);
+}
+
 static void on_value(bluez *b, bz_dev *d, bz_char *c, const uint8_t *buf, size_t len)
 {
     b->st.notifications++;
     metric_add(&m_notifications, 1);
+    if (ftms_kind(c->uuid)) {
+        on_ftms_value(b, d, c, buf, len);
+        return;
+    }
     fp_reading r;
     fp_status st = gatt_decode(c->uuid, buf, len, d->address, now_ms(), &r);
     if (st != FP_OK) {
-        b->st.rejected++;
-        metric_add(&m_rejected, 1);
-        log_debug("ble_rejected", "notification rejected", "device", d->address, "reason",
-                  fp_status_str(st));
+        reject_value(b, d, st);
         return;
     }
     derive_apply(b->dv, c->uuid, buf, len, &r);
@@ -536,6 +590,7 @@ static int parse_device_props(bluez *b, bz_dev *d, sd_bus_message *m)
         log_info("ble_connected", "device connected", "device", d->address);
     } else if (!d->connected && was_connected) {
         d->resolved = false;
+        dev_flush(b, d);
         for (size_t i = 0; i < d->nchars; i++)
             d->chars[i].notify_requested = false;
         if (d->state != BZ_IDLE) {
@@ -928,6 +983,7 @@ static int on_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret)
                 continue;
             /* Out of range (or BlueZ forgot it): remember it, but it is not
              * nearby any more; InterfacesAdded brings it back. */
+            dev_flush(b, d);
             d->present = d->connected = d->resolved = false;
             d->state = BZ_IDLE;
             d->waiting_retry = false;
@@ -1102,6 +1158,7 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *ret)
         return 0;
     for (size_t i = 0; i < b->ndev; i++) {
         bz_dev *d = b->devs[i];
+        dev_flush(b, d);
         d->present = d->connected = d->resolved = false;
         d->state = BZ_IDLE;
         for (size_t j = 0; j < d->nchars; j++)
@@ -1191,8 +1248,10 @@ void bluez_free(bluez *b)
         sd_bus_flush_close_unref(b->bus);
         b->bus = NULL;
     }
-    for (size_t i = 0; i < b->ndev; i++)
+    for (size_t i = 0; i < b->ndev; i++) {
+        dev_flush(b, b->devs[i]); /* the spool is still open: nothing is lost */
         dev_free(b->devs[i]);
+    }
     free(b->devs);
     free(b->adapter);
     b->disc_timer = sd_event_source_disable_unref(b->disc_timer);

@@ -356,6 +356,42 @@ def test_fifty_devices_at_once(workdir, ble):
         finish(s)
 
 
+def test_ftms_records_split_over_notifications_are_merged(workdir, ble):
+    """An indoor bike that splits each record over two notifications (FTMS
+    "More Data"): the edge stores one reading per record with every field; a
+    part whose closing notification never came is stored when the link drops."""
+    s = make_stack(workdir)
+    try:
+        addr = "C0:FF:EE:00:03:01"
+        ble.add(addr, "split bike", "bike")
+        time.sleep(0.5)
+        res = mqtt_cmd(s, {"v": 1, "id": "b1", "op": "bind", "args": {"device": addr}})
+        assert res and res["ok"], res
+        ble.wait(lambda st: st[addr]["start_notify"] >= 1 and st[addr]["connected"],
+                 what="bike subscribed")
+        parts = []
+        for i in range(10):
+            watts, v, c = 150 + i, int((25 + i) * 100), 2 * (80 + i)
+            parts.append([0x41, 0x00, watts & 0xFF, watts >> 8])       # More Data + power
+            parts.append([0x04, 0x00, v & 0xFF, v >> 8, c & 0xFF, c >> 8])  # speed + cadence
+        parts.append([0x41, 0x00, 0x2C, 0x01])                         # 300 W, then the link drops
+        assert ble.notify(addr, "2ad2", parts) == 21
+        rows = wait_rows(s, 10, device=addr)
+        assert len(rows) == 10, rows
+        bodies = [json.loads(r[5]) for r in sorted(rows, key=lambda r: r[2])]  # by seq
+        for i, b in enumerate(bodies):
+            v = b["v"]
+            assert v["power"] == 150 + i and v["cadence"] == 80 + i, v
+            assert abs(v["speed"] - (25 + i) / 3.6) < 1e-6, v
+        ble.drop_link(addr)
+        rows = wait_rows(s, 11, device=addr)
+        assert len(rows) == 11
+        last = json.loads(max(rows, key=lambda r: r[2])[5])
+        assert last["v"] == {"power": 300}, last
+    finally:
+        finish(s)
+
+
 def test_max_connections_respected(workdir, ble):
     s = make_stack(workdir, edge_args=["--max-connections=2"])
     try:
