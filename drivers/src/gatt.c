@@ -58,10 +58,24 @@ static fp_status heart_rate_reading(const uint8_t *buf, size_t len, fp_reading *
         return rc;
     if (m.rr_count > 0 && (rc = rr_add(out, m.rr_raw, m.rr_count)))
         return rc;
-    if (m.energy_kj >= 0 && (rc = fp_reading_add(out, FP_Q_ENERGY, m.energy_kj * 1000.0)))
-        return rc;
-    if (m.contact >= 0 && (rc = fp_reading_add(out, FP_Q_SENSOR_CONTACT, m.contact)))
-        return rc;
+    /* Energy and contact come at most once each, after values of other
+     * quantities, into a reading whose kind takes them: the duplicate scan and
+     * the kind check of fp_reading_add() cannot fail here, only the range
+     * check can (contact is 0 or 1 by construction of hrs_decode()). */
+    if (m.energy_kj >= 0) {
+        const fp_quantity_info *qi = fp_quantity_get(FP_Q_ENERGY);
+        double v = m.energy_kj * 1000.0;
+        if (!(v >= qi->min && v <= qi->max))
+            return FP_ERR_RANGE;
+        if (out->nvalues >= FP_VALUES_MAX)
+            return FP_ERR_LIMIT;
+        out->values[out->nvalues++] = (fp_value){FP_Q_ENERGY, v};
+    }
+    if (m.contact >= 0) {
+        if (out->nvalues >= FP_VALUES_MAX)
+            return FP_ERR_LIMIT;
+        out->values[out->nvalues++] = (fp_value){FP_Q_SENSOR_CONTACT, (double)m.contact};
+    }
     return FP_OK;
 }
 
