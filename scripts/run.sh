@@ -59,14 +59,16 @@ fi
 /usr/sbin/mosquitto -c "$RUN/mosq-cloud/mosquitto.conf" & pids+=($!)
 wait_port "$LOCAL_PORT"; wait_port "$CLOUD_PORT"
 
+# The old shop's dev database (read-only), so "link my shop account" works.
+[ -f "$RUN/legacy.db" ] || cloud/legacy/devdb/make-devdb.sh "$RUN/legacy.db" >/dev/null
 demo=$(for i in $(seq 1 "$DEVICES"); do printf 'sim-%04d,' "$i"; done)
 "$BIN/fitgate-core" --role=all --data-dir="$RUN/core" --mqtt-port="$CLOUD_PORT" \
   --http-port="$HTTP_PORT" --miniapp-dir="$ROOT/cloud/miniapp/dist" --dev=1 \
-  --dev-demo-devices="${demo%,}" 2>>"$RUN/core.log" & pids+=($!)
+  --dev-demo-devices="${demo%,}" --legacy-db="$RUN/legacy.db" 2>>"$RUN/core.log" & pids+=($!)
 wait_port "$HTTP_PORT"
 "$BIN/fitgate-edge" --gateway-id=gw-dev --spool-path="$RUN/edge/spool.db" \
   --local-port="$LOCAL_PORT" --cloud-port="$CLOUD_PORT" \
-  --metrics-file="$RUN/edge/metrics.prom" 2>>"$RUN/edge.log" & pids+=($!)
+  --metrics-file="$RUN/edge/metrics.prom" --commands=1 2>>"$RUN/edge.log" & pids+=($!)
 "$BIN/fitgate-sim" --port="$LOCAL_PORT" --devices="$DEVICES" --rate=1 --qos=2 \
   2>>"$RUN/sim.log" & pids+=($!)
 
@@ -79,6 +81,8 @@ cat <<MSG
 
   Metrics:  http://127.0.0.1:$HTTP_PORT/metrics   Edge metrics: $RUN/edge/metrics.prom
   Logs:     $RUN/core.log  $RUN/edge.log  $RUN/sim.log
+  Try:      Devices -> gateway gw-dev lists what it hears; Shop -> link the old shop account
+            with anna@example.ru / anna-secret-1 (cloud/legacy/devdb); Security -> TOTP.
   Ctrl-C stops everything.
 
 MSG
