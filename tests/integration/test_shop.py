@@ -561,6 +561,31 @@ def test_admin_and_cli(env):
     assert code == 200 and o["state"] == "cancelled"
 
 
+def test_admin_route_with_operator_token(env):
+    """Operators move orders through the admin HTTP route with a token the
+    identity CLI mints (aud admin); the state machine still rules."""
+    tok = subprocess.run([os.path.join(BIN, "fitgate-core"), "identity", "token", "ops", "--admin",
+                          f"--data_dir={env.dir}/core"], capture_output=True, text=True,
+                         timeout=30)
+    assert tok.returncode == 0, tok.stderr[-2000:]
+    admin = {"Authorization": "Bearer " + tok.stdout.strip().splitlines()[-1]}
+    code, _, body = env.checkout([{"sku": "BOTTLE", "qty": 1}])
+    oid = body["order"]["id"]
+    pid = payment_of(env, oid)
+    # Not paid yet: shipping is refused by the state machine, not by auth.
+    code, _, e = env.call(f"/api/v1/admin/orders/{oid}/ship", "POST", {}, headers=admin)
+    assert code == 409, (code, e)
+    env.yk.set_status(pid, "waiting_for_capture")
+    env.yk.notify(env.port, "payment.waiting_for_capture", pid)
+    env.wait_state(oid, "paid")
+    for action, state in (("ship", "shipped"), ("deliver", "delivered")):
+        code, _, o = env.call(f"/api/v1/admin/orders/{oid}/{action}", "POST", {}, headers=admin)
+        assert code == 200 and o["state"] == state, (action, code, o)
+    assert env.order(oid)["state"] == "delivered"
+    code, _, _ = env.call("/api/v1/admin/orders/999999/ship", "POST", {}, headers=admin)
+    assert code == 404
+
+
 def test_kill_during_checkout(env):
     """kill -9 while ЮKassa is still answering the create call: after the
     restart the order gets the one payment ЮKassa made, and it is paid once."""
