@@ -49,6 +49,6 @@ FITGATE_BIN=$ROOT/build-asan/bin FITGATE_CHECK_EXIT=1 FITGATE_OUTAGE_S=${FITGATE
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 step "fuzz (short runs; make fuzz runs long ones)"
-FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 
 step "all tests passed"
