@@ -76,11 +76,13 @@ was 0.3-0.4 ms and capped sign-ins near 5,000/s, see ADR 0004), and one SQLite w
 under the identity module's lock (the one-time init data record, the user, the session, the
 refresh token, the audit row and, for a new user, the UserRegistered outbox row). A profile of
 the 4-connection run: kernel ~37 % (thread wake-ups, WAL writes), SQLite ~24 %, libc ~16 %
-(malloc, copies), libcrypto ~16 %. The serialized transaction is now the limit (about 0.2 ms
-each), so more connections do not help and 16 connections queue behind the lock; the load
-generator shares the same two cores. What would move it further: group commit (several
-sign-ins in one transaction), fewer rows per sign-in (audit and refresh token in one row), or
-the session write moved off the request path.
+(malloc, copies), libcrypto ~16 %; by symbol the top entries are the scheduler
+(finish_task_switch, wake-ups: a thread per connection in the api, plus the load generator's)
+and sqlite3VdbeExec. Group commit (sign-ins arriving together share one transaction, each in a
+savepoint) was tried and measured: +35 % at 16 connections, nothing at 4, -15 % at 1, so it was
+not kept. What would move it: an event-driven api (MHD's epoll mode with suspended live
+streams instead of a thread per connection), fewer rows per sign-in, and more cores (the
+signature runs outside the lock and scales).
 EOT
 )
 SECTION="$section" python3 - docs/benchmarks.md <<'PY'
