@@ -5,7 +5,9 @@
  * route first (so 404/405 need no body), read the body up to API_BODY_MAX
  * (413 beyond, even when chunked), authenticate as the route asks, then call
  * the handler. Module routes are matched before the built-in ones, so a
- * module may take over a built-in path (identity takes /api/v1/session).
+ * module may take over a built-in path. Who a caller is, the identity module
+ * decides (api_set_authenticator): without an authenticator every route that
+ * needs a principal answers 401.
  */
 #include "api.h"
 
@@ -328,7 +330,6 @@ static void api_free(api *a)
         return;
     live_hub_free(a->hub);
     store_close(a->s);
-    ident_close(a->id);
     pthread_mutex_destroy(&a->store_mu);
     if (a->bot_token)
         memset(a->bot_token, 0, strlen(a->bot_token));
@@ -363,7 +364,6 @@ int api_new(api **out, const api_config *cfg)
     pthread_mutex_init(&a->store_mu, NULL);
     a->port = cfg->port;
     a->dev_mode = cfg->dev_mode;
-    a->max_age_s = cfg->initdata_max_age_s;
     a->demo_tg_id = cfg->dev_demo_tg_id;
     a->bot_token = strdup(cfg->bot_token);
     a->bind_addr = strdup(cfg->bind_addr ? cfg->bind_addr : "127.0.0.1");
@@ -374,14 +374,13 @@ int api_new(api **out, const api_config *cfg)
                  cfg->miniapp_dir);
     store *live_store = NULL;
     if (!a->bot_token || !a->bind_addr || !a->demo_devices || !a->trusted_proxies ||
-        ident_open(&a->id, cfg->db_path) != 0 || store_open(&a->s, cfg->db_path) != STORE_OK ||
+        store_open(&a->s, cfg->db_path) != STORE_OK ||
         store_open(&live_store, cfg->db_path) != STORE_OK ||
         !(a->hub = live_hub_new(live_store, API_LIVE_MAX))) {
         store_close(live_store);
         api_free(a);
         return -1;
     }
-    api_set_authenticator(a, api_base_auth, a);
     *out = a;
     return 0;
 }

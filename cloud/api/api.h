@@ -3,16 +3,16 @@
  * The api is a router: modules add their endpoints with api_add_routes()
  * (api_route.h) between api_new() and api_serve(). Built in, under one port:
  *   GET  /                       the mini app (static files from cfg.miniapp_dir)
- *   POST /api/v1/session         {"init_data":"..."} -> sets the session cookie
- *                                (Telegram Mini App init data, checked as in
- *                                production; one-time exchange)
- *   GET  /api/v1/me              the signed-in user
  *   GET  /api/v1/readings?since= the signed-in user's readings (JSON)
  *   GET  /api/v1/live            server-sent events: the user's readings live
+ *                                (Last-Event-ID resumes a dropped stream)
  *   GET  /dev/launch             dev mode only: signs init data for the demo
  *                                user with the local bot token and redirects
  *                                to the mini app, as Telegram would open it
  *   GET  /healthz /readyz /metrics
+ *
+ * Sign-in, sessions and tokens are the identity module's (cloud/identity):
+ * it adds /api/v1/session, /api/v1/me, ... and is the authenticator.
  *
  * Threads: libmicrohttpd runs its own threads; api_live_push() may be called
  * from the core's event loop thread at any time.
@@ -30,9 +30,8 @@ typedef struct api_config {
     const char *bind_addr;        /* "127.0.0.1" */
     uint16_t port;                /* 0 = pick a free port (see api_port) */
     const char *miniapp_dir;      /* static files */
-    const char *db_path;          /* core SQLite file (store + identity tables) */
-    const char *bot_token;        /* Telegram bot token (secret; never logged) */
-    int64_t initdata_max_age_s;   /* freshness window for init data, default 86400 */
+    const char *db_path;          /* core SQLite file (the store's tables) */
+    const char *bot_token;        /* dev launch signs init data with it (secret; never logged) */
     int dev_mode;                 /* enables /dev/launch and the demo user */
     int64_t dev_demo_tg_id;       /* Telegram user id of the demo user */
     const char *dev_demo_devices; /* comma-separated device ids bound to the demo user */

@@ -1,9 +1,6 @@
 /* api_base.c - the api's built-in routes.
  *
  *   GET  /healthz /readyz /metrics
- *   POST /api/v1/session   Telegram init data -> opaque session (until the
- *                          identity module takes the path over)
- *   GET  /api/v1/me        the signed-in user
  *   GET  /api/v1/readings  the user's readings
  *   GET  /api/v1/live      server-sent events: the user's readings live
  *   GET  /dev/launch       dev mode: init data signed for the demo user
@@ -14,7 +11,6 @@
 #include <string.h>
 
 #include "api_int.h"
-#include "crypto.h"
 #include "fitcommon/log.h"
 #include "fitproto/msg.h"
 #include "tg_initdata.h"
@@ -46,109 +42,6 @@ static int h_metrics(void *ctx, api_req *rq)
     int rc = api_reply_raw(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
     free(text);
     return rc;
-}
-
-/* ---- the default authenticator and the legacy session exchange ---- */
-
-int api_base_auth(void *ctx, const char *token, api_principal *out)
-{
-    api *a = ctx;
-    ident_user u;
-    if (ident_session_user(a->id, token, api_now_ms(), &u) != IDENT_OK)
-        return -1;
-    memset(out, 0, sizeof *out);
-    out->scope = API_SCOPE_USER;
-    out->user_id = u.id;
-    return 0;
-}
-
-static cJSON *user_json(const ident_user *u)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", (double)u->id);
-    cJSON_AddNumberToObject(o, "tg_id", (double)u->tg_id);
-    cJSON_AddStringToObject(o, "first_name", u->first_name);
-    cJSON_AddStringToObject(o, "username", u->username);
-    return o;
-}
-
-static int reject_initdata(api_req *rq, tg_status st)
-{
-    switch (st) {
-    case TG_ERR_HASH:
-        return api_reply_error(rq, 401, "bad_signature", "init data is not signed for this bot");
-    case TG_ERR_EXPIRED:
-        return api_reply_error(rq, 401, "expired", "init data expired: reopen the mini app");
-    case TG_ERR_FUTURE:
-        return api_reply_error(rq, 401, "future", "init data is dated in the future");
-    case TG_ERR_NOMEM:
-    case TG_ERR_ARG:
-        return api_reply_error(rq, 500, "internal", "cannot check init data");
-    default: {
-        char msg[64];
-        snprintf(msg, sizeof msg, "init data rejected: %s", tg_status_str(st));
-        return api_reply_error(rq, 400, "malformed", msg);
-    }
-    }
-}
-
-static int h_session(void *ctx, api_req *rq)
-{
-    api *a = ctx;
-    const cJSON *body = api_body_json(rq);
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(body, "init_data");
-    if (!cJSON_IsString(f))
-        return api_reply_error(rq, 400, "malformed", "expected {\"init_data\":\"...\"}");
-    tg_auth auth;
-    int64_t now = api_now_ms();
-    tg_status st = tg_validate(f->valuestring, strlen(f->valuestring), a->bot_token, now / 1000,
-                               a->max_age_s, &auth);
-    if (st != TG_OK)
-        return reject_initdata(rq, st);
-
-    /* Remember the init data as long as it could still pass the age check;
-     * with the age check disabled, for good. */
-    int64_t used_until = INT64_MAX / 2;
-    if (a->max_age_s > 0) {
-        used_until = (auth.auth_date + a->max_age_s + TG_FUTURE_SKEW_S) * 1000;
-        if (used_until < now + 60000)
-            used_until = now + 60000;
-    }
-    char token[IDENT_TOKEN_LEN + 1];
-    ident_user u;
-    int64_t expires;
-    ident_status is =
-        ident_sign_in(a->id, auth.hash, used_until, &auth.user, now, token, &u, &expires);
-    if (is == IDENT_ERR_REPLAY)
-        return api_reply_error(rq, 409, "replay",
-                               "init data was already used: reopen the mini app");
-    if (is != IDENT_OK)
-        return api_reply_error(rq, 500, "internal", "cannot create a session");
-    char uid[24];
-    snprintf(uid, sizeof uid, "%" PRId64, u.id);
-    log_info("session_created", "user signed in with Telegram", "user.id", uid);
-
-    char cookie[160];
-    snprintf(cookie, sizeof cookie,
-             API_COOKIE_NAME "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%lld%s", token,
-             (long long)(IDENT_SESSION_MS / 1000), a->dev_mode ? "" : "; Secure");
-    api_reply_header(rq, "Set-Cookie", cookie);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "token", token);
-    cJSON_AddNumberToObject(o, "expires_ms", (double)expires);
-    cJSON_AddItemToObject(o, "user", user_json(&u));
-    crypto_wipe(token, sizeof token);
-    crypto_wipe(cookie, sizeof cookie);
-    return api_reply_json(rq, 200, o);
-}
-
-static int h_me(void *ctx, api_req *rq)
-{
-    api *a = ctx;
-    ident_user u;
-    if (ident_user_by_id(a->id, api_who(rq)->user_id, &u) != IDENT_OK)
-        return api_reply_error(rq, 404, "not_found", "no such user");
-    return api_reply_json(rq, 200, user_json(&u));
 }
 
 /* ---- readings ---- */
@@ -266,15 +159,12 @@ static int bind_demo_devices(api *a, int64_t user_id)
 int api_base_prepare_demo(api *a)
 {
     int64_t uid;
-    if (a->tg_user) {
-        if (a->tg_user(a->tg_user_ctx, a->demo_tg_id, "Demo", "demo", &uid) != 0)
-            return -1;
-    } else {
-        ident_user u;
-        if (ident_upsert_user(a->id, a->demo_tg_id, "Demo", "demo", api_now_ms(), &u) != IDENT_OK)
-            return -1;
-        uid = u.id;
+    if (!a->tg_user) {
+        log_error("dev_demo", "dev mode needs the identity module (api_set_tg_user_fn)");
+        return -1;
     }
+    if (a->tg_user(a->tg_user_ctx, a->demo_tg_id, "Demo", "demo", &uid) != 0)
+        return -1;
     return bind_demo_devices(a, uid);
 }
 
@@ -315,8 +205,6 @@ const api_route api_base_routes[] = {
     {"GET", "/healthz", API_PUBLIC, "health", h_healthz},
     {"GET", "/readyz", API_PUBLIC, "health", h_readyz},
     {"GET", "/metrics", API_PUBLIC, "metrics", h_metrics},
-    {"POST", "/api/v1/session", API_PUBLIC, "session", h_session},
-    {"GET", "/api/v1/me", API_USER, "me", h_me},
     {"GET", "/api/v1/readings", API_USER, "readings", h_readings},
     {"GET", "/api/v1/live", API_USER, "live", h_live},
     {"GET", "/dev/launch", API_PUBLIC, "launch", h_launch},

@@ -2,8 +2,7 @@
  *
  * api.c       life cycle, routing, body reading, authentication
  * api_req.c   the request accessors and replies of api_route.h, counters
- * api_base.c  built-in routes: health, metrics, readings, live, the legacy
- *             session exchange, dev launch
+ * api_base.c  built-in routes: health, metrics, readings, live, dev launch
  * api_static.c the mini app's static files
  */
 #ifndef FITGATE_API_INT_H
@@ -15,7 +14,6 @@
 #include "api.h"
 #include "api_route.h"
 #include "fitcommon/metrics.h"
-#include "identity.h"
 #include "live.h"
 #include "store.h"
 
@@ -41,10 +39,8 @@ struct api {
     char *miniapp_root; /* realpath of cfg.miniapp_dir */
     char *bot_token;
     char *trusted_proxies; /* comma-separated IPs */
-    int64_t max_age_s;
     int64_t demo_tg_id;
     char *demo_devices;
-    ident *id;
     pthread_mutex_t store_mu; /* guards s */
     store *s;
     live_hub *hub;
@@ -90,8 +86,6 @@ int64_t api_now_ms(void);
 extern const api_route api_base_routes[];
 extern const size_t api_base_nroutes;
 int api_base_prepare_demo(api *a);
-/* The default authenticator: the identity tables' opaque session tokens. */
-int api_base_auth(void *ctx, const char *token, api_principal *out);
 
 /* api_static.c */
 int api_static_serve(api_req *rq);

@@ -81,9 +81,8 @@ typedef int (*api_auth_fn)(void *ctx, const char *token, api_principal *out);
 void api_set_authenticator(api *a, api_auth_fn fn, void *ctx);
 
 /* Make sure a user exists for this Telegram account and give its id. The
- * api calls it for the dev launch page (the demo user); the identity module
- * sets it so the demo user is one of its users. Default: the api's own
- * identity tables. 0 or -1. */
+ * api calls it for the dev launch page (the demo user and its devices); the
+ * identity module provides it. Without it, dev mode cannot start. 0 or -1. */
 typedef int (*api_tg_user_fn)(void *ctx, int64_t tg_id, const char *first_name,
                               const char *username, int64_t *user_id);
 void api_set_tg_user_fn(api *a, api_tg_user_fn fn, void *ctx);

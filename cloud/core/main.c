@@ -462,7 +462,6 @@ static int core_start(core *k)
             .miniapp_dir = c->miniapp_dir,
             .db_path = db,
             .bot_token = k->bot_token,
-            .initdata_max_age_s = c->initdata_max_age_s,
             .dev_mode = (int)c->dev,
             .dev_demo_tg_id = 100000001,
             .dev_demo_devices = c->dev_demo_devices,
