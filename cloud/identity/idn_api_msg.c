@@ -9,6 +9,7 @@
 #include "channels.h"
 #include "events.h"
 #include "fitcommon/log.h"
+#include "fitcommon/membuf.h"
 #include "idn_api.h"
 #include "legacy.h"
 #include "wechat.h"
@@ -380,27 +381,6 @@ static int h_wa_code_session(void *ctx, api_req *rq)
 
 /* ---- WeChat ---- */
 
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    buf *b = ud;
-    size_t n = size * nmemb;
-    if (b->n + n > 16384)
-        return 0;
-    char *q = realloc(b->p, b->n + n + 1);
-    if (!q)
-        return 0;
-    memcpy(q + b->n, ptr, n);
-    b->p = q;
-    b->n += n;
-    q[b->n] = '\0';
-    return n;
-}
-
 /* jscode2session: WX_OK and *ws, or an error (ws->errcode for WX_ERR_API). */
 static wx_status code2session(idn *d, const char *js_code, wx_session *ws)
 {
@@ -420,12 +400,12 @@ static wx_status code2session(idn *d, const char *js_code, wx_session *ws)
     curl_free(ec);
     curl_free(es);
     curl_free(ea);
-    buf b = {0};
+    membuf b = {.max = 16384};
     wx_status st = WX_ERR_ARG;
     long status = 0;
     if (n > 0 && (size_t)n < sizeof url) {
         curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, membuf_curl_write);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -433,14 +413,12 @@ static wx_status code2session(idn *d, const char *js_code, wx_session *ws)
         if (curl_easy_perform(c) == CURLE_OK &&
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200 &&
             b.p)
-            st = wx_parse_code2session(b.p, b.n, ws);
+            st = wx_parse_code2session(b.p, b.len, ws);
         else
             ws->errcode = -1; /* treat as busy: retry later */
     }
     crypto_wipe(url, sizeof url);
-    if (b.p)
-        crypto_wipe(b.p, b.n);
-    free(b.p);
+    membuf_free(&b, 1); /* the reply carried session_key */
     curl_easy_cleanup(c);
     return st == WX_ERR_ARG && ws->errcode == -1 ? WX_ERR_API : st;
 }

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "fitcommon/log.h"
+#include "fitcommon/membuf.h"
 #include "fitcommon/metrics.h"
 
 #define RESP_MAX (64 * 1024)
@@ -121,27 +122,6 @@ int notify_channels_new(notify_channels **out, const notify_config *cfg)
 
 /* ---- HTTP ---- */
 
-typedef struct buf {
-    char *p;
-    size_t len;
-} buf;
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    buf *b = ctx;
-    size_t n = size * nmemb;
-    if (b->len + n > RESP_MAX)
-        return 0; /* endless data: abort the transfer */
-    char *np = realloc(b->p, b->len + n + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->len, data, n);
-    b->p = np;
-    b->len += n;
-    b->p[b->len] = '\0';
-    return n;
-}
-
 typedef struct http_result {
     long status;      /* 0: no HTTP answer */
     long retry_after; /* Retry-After header, seconds; -1 when absent */
@@ -166,14 +146,14 @@ static void http_post_json(const notify_channels *n, const char *url, const char
     CURL *c = curl_easy_init();
     if (!c)
         return;
-    buf b = {0};
+    membuf b = {.max = RESP_MAX}; /* capped: an endless reply aborts the transfer */
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     if (auth)
         h = curl_slist_append(h, auth);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, membuf_curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
@@ -188,7 +168,7 @@ static void http_post_json(const notify_channels *n, const char *url, const char
     }
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    free(b.p);
+    membuf_free(&b, 0);
 }
 
 static notify_status finish(int ch, notify_status st)

@@ -6,28 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fitcommon/membuf.h"
+
 #define REPLY_MAX (1 << 20)
-
-typedef struct buf {
-    char *p;
-    size_t n;
-} buf;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    buf *b = ud;
-    size_t add = size * nmemb;
-    if (b->n + add > REPLY_MAX)
-        return 0;
-    char *np = realloc(b->p, b->n + add + 1);
-    if (!np)
-        return 0;
-    memcpy(np + b->n, ptr, add);
-    b->p = np;
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void)
@@ -42,7 +23,7 @@ long pay_http_call(const pay_http_req *rq, cJSON **reply)
     CURL *c = curl_easy_init();
     if (!c)
         return 0;
-    buf b = {0};
+    membuf b = {.max = REPLY_MAX};
     char *body = rq->body ? cJSON_PrintUnformatted(rq->body) : NULL;
     struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
     if (body)
@@ -58,7 +39,7 @@ long pay_http_call(const pay_http_req *rq, cJSON **reply)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, membuf_curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     if (rq->userpwd) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
@@ -72,10 +53,10 @@ long pay_http_call(const pay_http_req *rq, cJSON **reply)
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (status && b.p)
-        *reply = cJSON_ParseWithLength(b.p, b.n);
+        *reply = cJSON_ParseWithLength(b.p, b.len);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     free(body);
-    free(b.p);
+    membuf_free(&b, 0);
     return status;
 }

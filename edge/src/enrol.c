@@ -21,7 +21,9 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
+#include "fitcommon/fileio.h"
 #include "fitcommon/log.h"
+#include "fitcommon/membuf.h"
 #include "fitcommon/metrics.h"
 
 #ifndef FITGATE_BUILD_EPOCH
@@ -77,39 +79,14 @@ static int ensure_dir(const char *dir)
     return (st.st_mode & 0777) == 0700 ? 0 : chmod(dir, 0700);
 }
 
-/* tmp with O_EXCL (a stale tmp from a crash is removed first) + fsync +
- * rename + directory fsync: after a power cut the file is whole or absent. */
+/* Whole or absent after a power cut (fitcommon/fileio.h). */
 static int write_atomic(const char *dir, const char *name, const void *data, size_t len,
                         mode_t mode)
 {
-    char tmp[1200], dst[1200];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-    snprintf(dst, sizeof dst, "%s/%s", dir, name);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (fd < 0)
+    char path[1200];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, (const char *)data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int ok = off == len && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || rename(tmp, dst)) {
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    return file_write_atomic(path, data, len, mode);
 }
 
 static int is_p256(const mbedtls_pk_context *pk)
@@ -175,29 +152,8 @@ static int read_token(const char *path, char *tok, size_t cap)
     return ok && tok[0] ? 0 : -1;
 }
 
-typedef struct resp {
-    char *buf;
-    size_t len;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *ud)
-{
-    resp *r = ud;
-    size_t add = sz * n;
-    if (r->len + add > RESP_MAX)
-        return 0; /* aborts the transfer: no endless replies */
-    char *b = realloc(r->buf, r->len + add + 1);
-    if (!b)
-        return 0;
-    memcpy(b + r->len, p, add);
-    r->len += add;
-    b[r->len] = '\0';
-    r->buf = b;
-    return add;
-}
-
 /* POST body to url; verifies the server against cafile only. */
-static try_status post(const enrol_edge_config *c, const char *body, resp *r, long *status)
+static try_status post(const enrol_edge_config *c, const char *body, membuf *r, long *status)
 {
     CURL *h = curl_easy_init();
     if (!h)
@@ -215,7 +171,7 @@ static try_status post(const enrol_edge_config *c, const char *body, resp *r, lo
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, membuf_curl_write); /* capped: no endless replies */
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     CURLcode rc = curl_easy_perform(h);
@@ -279,12 +235,12 @@ static try_status attempt(const enrol_edge_config *c, mbedtls_pk_context *pk,
     mbedtls_platform_zeroize(tok, sizeof tok);
     if (!body)
         return TRY_LOCAL;
-    resp r = {0};
+    membuf r = {.max = RESP_MAX};
     long status = 0;
     try_status t = post(c, body, &r, &status);
     mbedtls_platform_zeroize(body, strlen(body));
     free(body);
-    cJSON *j = t == TRY_OK && r.buf ? cJSON_Parse(r.buf) : NULL;
+    cJSON *j = t == TRY_OK && r.p ? cJSON_Parse(r.p) : NULL;
     const cJSON *cert = cJSON_GetObjectItemCaseSensitive(j, "certificate");
     const cJSON *ca = cJSON_GetObjectItemCaseSensitive(j, "ca");
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -308,7 +264,7 @@ static try_status attempt(const enrol_edge_config *c, mbedtls_pk_context *pk,
                   cJSON_IsString(err) ? err->valuestring : "?");
     }
     cJSON_Delete(j);
-    free(r.buf);
+    membuf_free(&r, 0);
     return t;
 }
 

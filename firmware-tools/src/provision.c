@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "fw.h"
+#include "fitcommon/fileio.h"
 #include "fwfile.h"
 #include "fwsig.h"
 #include "parttable.h"
@@ -390,8 +391,8 @@ static int write_dir(prov *p)
     if (dfd < 0)
         return fail(p, FW_EXIT_IO, "%s: %s", path, strerror(errno));
     for (int i = 0; i < p->n_files; i++)
-        if (fw_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
-                               p->files[i].mode)) {
+        if (file_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
+                                 p->files[i].mode)) {
             close(dfd);
             return fail(p, FW_EXIT_IO, "writing %s/%s failed: %s", path, p->files[i].name,
                         strerror(errno));
@@ -481,8 +482,8 @@ static int write_image(prov *p)
     int argc = 5;
     for (int i = 0; !rc && i < p->n_files; i++) {
         snprintf(paths[i], sizeof paths[i], "%s/%s", stage, p->files[i].name);
-        if (fw_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
-                               p->files[i].mode))
+        if (file_write_atomic_at(dfd, p->files[i].name, p->files[i].data, p->files[i].len,
+                                 p->files[i].mode))
             rc = fail(p, FW_EXIT_IO, "staging %s failed", p->files[i].name);
         argv[argc++] = paths[i];
     }

@@ -38,6 +38,7 @@
 
 #include "bundle.h"
 #include "fw.h"
+#include "fitcommon/fileio.h"
 #include "fwfile.h"
 #include "fwsig.h"
 #include "update.h"
@@ -351,7 +352,7 @@ static int do_boot(upd_config *c, char *err, size_t errlen, int *slot)
         return FW_EXIT_IO;
     char line[32];
     int n = snprintf(line, sizeof line, "fitgate.slot=%c\n", 'A' + *slot);
-    return fw_write_atomic(c->booted_from, line, (size_t)n, 0644) ? FW_EXIT_IO : 0;
+    return file_write_atomic(c->booted_from, line, (size_t)n, 0644) ? FW_EXIT_IO : 0;
 }
 
 static cJSON *status_json(upd_config *c)

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "fitcommon/cfg.h"
+#include "fitcommon/fileio.h"
 #include "fwfile.h"
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
@@ -198,7 +199,7 @@ int upd_env_write(const upd_config *c, const upd_env *e, char *err, size_t errle
                    ? 0
                    : fail(err, errlen, "grub-editenv set failed");
     }
-    if (fw_write_atomic(c->bootloader_env, text, (size_t)n, 0644))
+    if (file_write_atomic(c->bootloader_env, text, (size_t)n, 0644))
         return fail(err, errlen, "cannot write %s: %s", c->bootloader_env, strerror(errno));
     return 0;
 }
@@ -266,7 +267,7 @@ int upd_state_write(const upd_config *c, const upd_state *s, char *err, size_t e
                      (unsigned long long)s->floor, (unsigned long long)s->version[0],
                      upd_status_str(s->status[0]), (unsigned long long)s->version[1],
                      upd_status_str(s->status[1]));
-    if (fw_write_atomic(path, text, (size_t)n, 0600))
+    if (file_write_atomic(path, text, (size_t)n, 0600))
         return fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
