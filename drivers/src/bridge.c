@@ -308,7 +308,7 @@ fp_status bridge_decode(const char *topic, const char *json, size_t len, int64_t
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (root == NULL)
         return FP_ERR_SYNTAX;
-    fields f;
+    fields f = {0};
     if (!cJSON_IsObject(root) || end == NULL || !only_space(end, json + len))
         rc = FP_ERR_SYNTAX;
     else

@@ -24,25 +24,25 @@
 
 /* What a reading measured. Stable numbers: they are stored in spools. */
 typedef enum fp_kind {
-    FP_KIND_HEART_RATE = 1,      /* heart-rate strap / watch (GATT 0x2A37) */
-    FP_KIND_BATTERY = 2,         /* battery level (GATT 0x2A19) */
-    FP_KIND_RUNNING = 3,         /* running speed and cadence (0x2A53) */
-    FP_KIND_CYCLING = 4,         /* cycling speed and cadence (0x2A5B) */
-    FP_KIND_CYCLING_POWER = 5,   /* cycling power (0x2A63, 0x2A64) */
-    FP_KIND_TREADMILL = 6,       /* FTMS treadmill data (0x2ACD) */
-    FP_KIND_CROSS_TRAINER = 7,   /* FTMS cross trainer data (0x2ACE) */
-    FP_KIND_STEP_CLIMBER = 8,    /* FTMS step climber data (0x2ACF) */
-    FP_KIND_STAIR_CLIMBER = 9,   /* FTMS stair climber data (0x2AD0) */
-    FP_KIND_ROWER = 10,          /* FTMS rower data (0x2AD1) */
-    FP_KIND_INDOOR_BIKE = 11,    /* FTMS indoor bike data (0x2AD2) */
-    FP_KIND_MACHINE_STATUS = 12, /* FTMS training status (0x2AD3) / machine status (0x2ADA) */
-    FP_KIND_FEATURES = 13,       /* feature characteristics (0x2ACC, 0x2A9E) */
-    FP_KIND_WEIGHT = 14,         /* weight scale (0x2A9D), Xiaomi scales */
+    FP_KIND_HEART_RATE = 1,        /* heart-rate strap / watch (GATT 0x2A37) */
+    FP_KIND_BATTERY = 2,           /* battery level (GATT 0x2A19) */
+    FP_KIND_RUNNING = 3,           /* running speed and cadence (0x2A53) */
+    FP_KIND_CYCLING = 4,           /* cycling speed and cadence (0x2A5B) */
+    FP_KIND_CYCLING_POWER = 5,     /* cycling power (0x2A63, 0x2A64) */
+    FP_KIND_TREADMILL = 6,         /* FTMS treadmill data (0x2ACD) */
+    FP_KIND_CROSS_TRAINER = 7,     /* FTMS cross trainer data (0x2ACE) */
+    FP_KIND_STEP_CLIMBER = 8,      /* FTMS step climber data (0x2ACF) */
+    FP_KIND_STAIR_CLIMBER = 9,     /* FTMS stair climber data (0x2AD0) */
+    FP_KIND_ROWER = 10,            /* FTMS rower data (0x2AD1) */
+    FP_KIND_INDOOR_BIKE = 11,      /* FTMS indoor bike data (0x2AD2) */
+    FP_KIND_MACHINE_STATUS = 12,   /* FTMS training status (0x2AD3) / machine status (0x2ADA) */
+    FP_KIND_FEATURES = 13,         /* feature characteristics (0x2ACC, 0x2A9E) */
+    FP_KIND_WEIGHT = 14,           /* weight scale (0x2A9D), Xiaomi scales */
     FP_KIND_BODY_COMPOSITION = 15, /* body composition (0x2A9C), Mi Body Composition Scale */
-    FP_KIND_SPO2 = 16,           /* pulse oximeter (0x2A5E, 0x2A5F) */
-    FP_KIND_BLOOD_PRESSURE = 17, /* blood pressure (0x2A35) and intermediate cuff (0x2A36) */
-    FP_KIND_TEMPERATURE = 18,    /* health thermometer (0x2A1C) */
-    FP_KIND_ACTIVITY = 19,       /* step counters: Mi Band / Amazfit broadcasts */
+    FP_KIND_SPO2 = 16,             /* pulse oximeter (0x2A5E, 0x2A5F) */
+    FP_KIND_BLOOD_PRESSURE = 17,   /* blood pressure (0x2A35) and intermediate cuff (0x2A36) */
+    FP_KIND_TEMPERATURE = 18,      /* health thermometer (0x2A1C) */
+    FP_KIND_ACTIVITY = 19,         /* step counters: Mi Band / Amazfit broadcasts */
     FP_KIND__END
 } fp_kind;
 
@@ -54,57 +54,57 @@ typedef enum fp_quantity {
     FP_Q_SENSOR_CONTACT = 4, /* "contact": 0 or 1 */
     FP_Q_BATTERY = 5,        /* "battery": percent, 0..100 */
     /* Movement. Docs/protocol.md has the full table (units, ranges, kinds). */
-    FP_Q_SPEED = 6,          /* "speed":        m/s, instantaneous */
-    FP_Q_AVG_SPEED = 7,      /* "avg_speed":    m/s */
-    FP_Q_CADENCE = 8,        /* "cadence":      1/min (crank rev, steps, strokes) */
-    FP_Q_AVG_CADENCE = 9,    /* "avg_cadence":  1/min */
-    FP_Q_DISTANCE = 10,      /* "distance":     m, cumulative */
-    FP_Q_STRIDE_LENGTH = 11, /* "stride":       m */
-    FP_Q_RUNNING = 12,       /* "running":      0 walking, 1 running */
-    FP_Q_POWER = 13,         /* "power":        W, signed */
-    FP_Q_AVG_POWER = 14,     /* "avg_power":    W */
-    FP_Q_WHEEL_REVS = 15,    /* "wheel_revs":   cumulative count */
-    FP_Q_CRANK_REVS = 16,    /* "crank_revs":   cumulative count */
-    FP_Q_TORQUE = 17,        /* "torque":       N*m, accumulated */
-    FP_Q_INCLINE = 18,       /* "incline":      percent, signed */
-    FP_Q_RAMP_ANGLE = 19,    /* "ramp_angle":   degrees, signed */
+    FP_Q_SPEED = 6,           /* "speed":        m/s, instantaneous */
+    FP_Q_AVG_SPEED = 7,       /* "avg_speed":    m/s */
+    FP_Q_CADENCE = 8,         /* "cadence":      1/min (crank rev, steps, strokes) */
+    FP_Q_AVG_CADENCE = 9,     /* "avg_cadence":  1/min */
+    FP_Q_DISTANCE = 10,       /* "distance":     m, cumulative */
+    FP_Q_STRIDE_LENGTH = 11,  /* "stride":       m */
+    FP_Q_RUNNING = 12,        /* "running":      0 walking, 1 running */
+    FP_Q_POWER = 13,          /* "power":        W, signed */
+    FP_Q_AVG_POWER = 14,      /* "avg_power":    W */
+    FP_Q_WHEEL_REVS = 15,     /* "wheel_revs":   cumulative count */
+    FP_Q_CRANK_REVS = 16,     /* "crank_revs":   cumulative count */
+    FP_Q_TORQUE = 17,         /* "torque":       N*m, accumulated */
+    FP_Q_INCLINE = 18,        /* "incline":      percent, signed */
+    FP_Q_RAMP_ANGLE = 19,     /* "ramp_angle":   degrees, signed */
     FP_Q_ELEVATION_GAIN = 20, /* "elev_gain":   m, cumulative positive */
     FP_Q_ELEVATION_LOSS = 21, /* "elev_loss":   m, cumulative negative gain as positive */
-    FP_Q_PACE = 22,          /* "pace":         s/m, instantaneous */
-    FP_Q_AVG_PACE = 23,      /* "avg_pace":     s/m */
-    FP_Q_RESISTANCE = 24,    /* "resistance":   level, unitless, signed */
-    FP_Q_STEPS = 25,         /* "steps":        cumulative count */
-    FP_Q_FLOORS = 26,        /* "floors":       cumulative count */
-    FP_Q_STROKES = 27,       /* "strokes":      cumulative count */
-    FP_Q_ENERGY_RATE = 28,   /* "energy_rate":  W (energy per time) */
-    FP_Q_MET = 29,           /* "met":          metabolic equivalent */
-    FP_Q_ELAPSED = 30,       /* "elapsed":      s */
-    FP_Q_REMAINING = 31,     /* "remaining":    s */
+    FP_Q_PACE = 22,           /* "pace":         s/m, instantaneous */
+    FP_Q_AVG_PACE = 23,       /* "avg_pace":     s/m */
+    FP_Q_RESISTANCE = 24,     /* "resistance":   level, unitless, signed */
+    FP_Q_STEPS = 25,          /* "steps":        cumulative count */
+    FP_Q_FLOORS = 26,         /* "floors":       cumulative count */
+    FP_Q_STROKES = 27,        /* "strokes":      cumulative count */
+    FP_Q_ENERGY_RATE = 28,    /* "energy_rate":  W (energy per time) */
+    FP_Q_MET = 29,            /* "met":          metabolic equivalent */
+    FP_Q_ELAPSED = 30,        /* "elapsed":      s */
+    FP_Q_REMAINING = 31,      /* "remaining":    s */
     /* Body and health. */
-    FP_Q_WEIGHT = 32,        /* "weight":       kg */
-    FP_Q_HEIGHT = 33,        /* "height":       m */
-    FP_Q_BMI = 34,           /* "bmi":          kg/m^2 */
-    FP_Q_BODY_FAT = 35,      /* "body_fat":     percent */
+    FP_Q_WEIGHT = 32,           /* "weight":       kg */
+    FP_Q_HEIGHT = 33,           /* "height":       m */
+    FP_Q_BMI = 34,              /* "bmi":          kg/m^2 */
+    FP_Q_BODY_FAT = 35,         /* "body_fat":     percent */
     FP_Q_BASAL_METABOLISM = 36, /* "basal_metabolism": J (per day) */
-    FP_Q_MUSCLE_PCT = 37,    /* "muscle_pct":   percent */
-    FP_Q_MUSCLE_MASS = 38,   /* "muscle_mass":  kg */
-    FP_Q_FAT_FREE_MASS = 39, /* "fat_free_mass": kg */
-    FP_Q_SOFT_LEAN_MASS = 40, /* "soft_lean_mass": kg */
-    FP_Q_BODY_WATER = 41,    /* "body_water":   kg */
-    FP_Q_IMPEDANCE = 42,     /* "impedance":    ohm */
-    FP_Q_SPO2 = 43,          /* "spo2":         percent */
-    FP_Q_PERFUSION = 44,     /* "perfusion":    percent (perfusion index) */
-    FP_Q_SYSTOLIC = 45,      /* "systolic":     Pa */
-    FP_Q_DIASTOLIC = 46,     /* "diastolic":    Pa */
-    FP_Q_MEAN_PRESSURE = 47, /* "mean_pressure": Pa (mean arterial / cuff) */
-    FP_Q_TEMPERATURE = 48,   /* "temperature":  degree Celsius (an SI derived unit) */
+    FP_Q_MUSCLE_PCT = 37,       /* "muscle_pct":   percent */
+    FP_Q_MUSCLE_MASS = 38,      /* "muscle_mass":  kg */
+    FP_Q_FAT_FREE_MASS = 39,    /* "fat_free_mass": kg */
+    FP_Q_SOFT_LEAN_MASS = 40,   /* "soft_lean_mass": kg */
+    FP_Q_BODY_WATER = 41,       /* "body_water":   kg */
+    FP_Q_IMPEDANCE = 42,        /* "impedance":    ohm */
+    FP_Q_SPO2 = 43,             /* "spo2":         percent */
+    FP_Q_PERFUSION = 44,        /* "perfusion":    percent (perfusion index) */
+    FP_Q_SYSTOLIC = 45,         /* "systolic":     Pa */
+    FP_Q_DIASTOLIC = 46,        /* "diastolic":    Pa */
+    FP_Q_MEAN_PRESSURE = 47,    /* "mean_pressure": Pa (mean arterial / cuff) */
+    FP_Q_TEMPERATURE = 48,      /* "temperature":  degree Celsius (an SI derived unit) */
     /* Context. */
-    FP_Q_USER_INDEX = 49,    /* "user":         the device's own user slot, 0..255 */
-    FP_Q_DEVICE_TIME = 50,   /* "device_time":  s since the Unix epoch, the device's clock
-                                                read as UTC (GATT Date Time has no zone) */
-    FP_Q_STATUS = 51,        /* "status":       device status bits / op code, 0..2^32-1 */
-    FP_Q_TYPE = 52,          /* "type":         location / type code, 0..255 */
-    FP_Q_FEATURES = 53,      /* "features":     feature bits, 0..2^32-1 */
+    FP_Q_USER_INDEX = 49,      /* "user":         the device's own user slot, 0..255 */
+    FP_Q_DEVICE_TIME = 50,     /* "device_time":  s since the Unix epoch, the device's clock
+                                                  read as UTC (GATT Date Time has no zone) */
+    FP_Q_STATUS = 51,          /* "status":       device status bits / op code, 0..2^32-1 */
+    FP_Q_TYPE = 52,            /* "type":         location / type code, 0..255 */
+    FP_Q_FEATURES = 53,        /* "features":     feature bits, 0..2^32-1 */
     FP_Q_TARGET_FEATURES = 54, /* "target_features": FTMS target setting bits */
     FP_Q__END
 } fp_quantity;
