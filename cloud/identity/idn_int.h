@@ -82,6 +82,7 @@ struct idn {
     idn_aead_key aead[IDN_KEYS_MAX]; /* newest first */
     size_t n_aead;
     int64_t keys_scanned_s; /* last look at the key folders (atomic) */
+    int64_t gc_ms;          /* last clean-up of expired rows (mu held) */
     uint8_t pepper[32];
     pthread_mutex_t ip_mu;
     idn_ip_slot ips[IDN_IP_SLOTS];
