@@ -74,15 +74,15 @@ The static endpoint (same server, keep-alive connections) bounds what HTTP costs
 the HMAC check of the init data, one ES256 signature (OpenSSL: about 18 us; on mbedTLS 2.28 it
 was 0.3-0.4 ms and capped sign-ins near 5,000/s, see ADR 0004), and one SQLite write transaction
 under the identity module's lock (the one-time init data record, the user, the session, the
-refresh token, the audit row and, for a new user, the UserRegistered outbox row). A profile of
-the 4-connection run: kernel ~37 % (thread wake-ups, WAL writes), SQLite ~24 %, libc ~16 %
-(malloc, copies), libcrypto ~16 %; by symbol the top entries are the scheduler
-(finish_task_switch, wake-ups: a thread per connection in the api, plus the load generator's)
-and sqlite3VdbeExec. Group commit (sign-ins arriving together share one transaction, each in a
-savepoint) was tried and measured: +35 % at 16 connections, nothing at 4, -15 % at 1, so it was
-not kept. What would move it: an event-driven api (MHD's epoll mode with suspended live
-streams instead of a thread per connection), fewer rows per sign-in, and more cores (the
-signature runs outside the lock and scales).
+refresh token, the audit row and, for a new user, the UserRegistered outbox row). Two changes
+this session moved it from 1.2-2.5k/s: the signature on OpenSSL, and the clean-up of expired rows
+(table scans) at most once a minute instead of on every 64th sign-in under the lock. A profile of
+the returning-user run at 4 connections now: WAL writes (pwrite ~11 %, checkpoint fdatasync
+~4 %), sendmsg ~7 %, lock waits ~7 % (the transaction is serialized), SQLite's own work, malloc.
+A larger WAL checkpoint interval was tried: +24 % at 1 connection, the same at 4, but p99 doubled,
+so it was not kept; group commit (sign-ins arriving together share one transaction) gave nothing
+at 4 connections either. What would move it further: fewer rows per sign-in (audit and refresh
+token folded into the session row), the session write off the request path, more cores.
 EOT
 )
 SECTION="$section" python3 - docs/benchmarks.md <<'PY'
