@@ -17,7 +17,6 @@ Usage: bench/bluez.py [--n 20000] [--runs 3] [--out docs/benchmarks.md]
 import argparse
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from bluez_mock import BluezMock  # noqa: E402
 from stack import Stack  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from md_section import replace_section  # noqa: E402
 
 DEV = "C0:FF:EE:00:BE:01"
 GW = "gw-bench"
@@ -148,14 +150,7 @@ notifications/s, a gym of 50 straps a few hundred). CPU per reading is fitgate-e
 over the burst divided by the readings it spooled (decode, JSON encode, SQLite insert and the batched
 commits included); the ceiling's is ble_sink's own.
 """
-    text = open(a.out).read() if os.path.exists(a.out) else "# Benchmarks\n"
-    m = re.search(r"^## BLE notifications \(BlueZ -> spool\)\n.*?(?=^## |\Z)", text,
-                  flags=re.S | re.M)
-    if m:
-        text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(a.out, "w").write(text)
+    replace_section(a.out, "BLE notifications (BlueZ -> spool)", section)
     print(section)
 
 

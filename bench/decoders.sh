@@ -29,17 +29,4 @@ issue 3: heart rate <= 25 ns, FTMS records <= 60 ns.
 $table
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'EOF'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-# The section runs from its heading to the next "## " heading or the end.
-m = re.search(r"^## Decoders\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print(f"wrote {path}")
-EOF
+printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Decoders"

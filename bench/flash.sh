@@ -101,16 +101,4 @@ $table
 $ratios
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'PY'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-m = re.search(r"^## Flashing\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-print(f"wrote {path}")
-PY
+printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Flashing"

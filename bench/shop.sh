@@ -71,15 +71,4 @@ SHA-256 of the body). Stock moves only by a conditional UPDATE under the write l
 interleaving can oversell; the benchmark fails if sold + left differs from the stock.
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'PY'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-m = re.search(r"^## Shop checkouts\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-PY
+printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Shop checkouts"

@@ -85,15 +85,4 @@ at 4 connections either. What would move it further: fewer rows per sign-in (aud
 token folded into the session row), the session write off the request path, more cores.
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'PY'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-m = re.search(r"^## Sign-in\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-PY
+printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Sign-in"

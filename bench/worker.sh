@@ -76,15 +76,4 @@ At 1 reading/s per device one worker keeps up with that many devices streaming
 at once; more workers split the readings topic by partition (gateway key).
 EOT
 )
-SECTION="$section" python3 - docs/benchmarks.md <<'PY'
-import os, re, sys
-path = sys.argv[1]
-text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-section = os.environ["SECTION"].rstrip("\n") + "\n"
-m = re.search(r"^## Workouts worker\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
-if m:
-    text = text[:m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
-else:
-    text = text.rstrip("\n") + "\n\n" + section
-open(path, "w").write(text)
-PY
+printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Workouts worker"
