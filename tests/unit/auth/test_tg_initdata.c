@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
@@ -17,31 +19,12 @@
 
 static cJSON *vectors;
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static int setup(void **state)
 {
     (void)state;
     if (crypto_init() != 0)
         return -1;
-    char *text = slurp(FITGATE_VECTORS_DIR "/telegram-initdata.json");
+    char *text = test_slurp(FITGATE_VECTORS_DIR "/telegram-initdata.json", NULL);
     if (!text)
         return -1;
     vectors = cJSON_Parse(text);

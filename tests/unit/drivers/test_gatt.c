@@ -10,6 +10,8 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "fitdrivers/gatt.h"
 
 #define TS 1732530000123LL
@@ -37,18 +39,6 @@ static int free_vectors(void **state)
     (void)state;
     cJSON_Delete(vectors);
     return 0;
-}
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s) / 2;
-    assert_true(n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned b;
-        assert_int_equal(sscanf(s + 2 * i, "%2x", &b), 1);
-        out[i] = (uint8_t)b;
-    }
-    return n;
 }
 
 static const cJSON *vector_list(const char *name)
@@ -88,7 +78,7 @@ static void test_hrs_vectors(void **state)
     cJSON_ArrayForEach(v, vector_list("heart_rate_measurement_2a37"))
     {
         uint8_t buf[64], again[64];
-        size_t len = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t len = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         hrs_measurement m;
         fp_reading r;
         fp_status rc = hrs_decode(buf, len, &m);
@@ -156,7 +146,7 @@ static void test_battery_vectors(void **state)
     cJSON_ArrayForEach(v, vector_list("battery_level_2a19"))
     {
         uint8_t buf[16], pct = 0xEE;
-        size_t len = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t len = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         fp_status rc = battery_decode(buf, len, &pct);
         fp_status grc = gatt_decode(0x2A19, buf, len, "bat-1", TS, &r);

@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "encode_health.h"
 #include "fitdrivers/gatt.h"
 #include "fitdrivers/health.h"
@@ -51,18 +53,6 @@ static int free_vectors(void **state)
     (void)state;
     cJSON_Delete(vectors);
     return 0;
-}
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s) / 2;
-    assert_true(n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned b;
-        assert_int_equal(sscanf(s + 2 * i, "%2x", &b), 1);
-        out[i] = (uint8_t)b;
-    }
-    return n;
 }
 
 static const cJSON *item(const cJSON *v, const char *key)
@@ -230,7 +220,7 @@ static void test_vectors_blood_pressure(void **state)
     cJSON_ArrayForEach(v, list)
     {
         uint8_t buf[64];
-        size_t n = unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t n = test_unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         fp_status rc = gatt_decode(0x2A35, buf, n, DEV, TS, &r);
         if (cJSON_IsTrue(item(v, "invalid"))) {
@@ -287,7 +277,7 @@ static void test_vectors_temperature(void **state)
     cJSON_ArrayForEach(v, list)
     {
         uint8_t buf[64];
-        size_t n = unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t n = test_unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         fp_status rc = gatt_decode(0x2A1C, buf, n, DEV, TS, &r);
         if (cJSON_IsTrue(item(v, "invalid"))) {
@@ -327,7 +317,7 @@ static void test_vectors_plx_continuous(void **state)
     cJSON_ArrayForEach(v, list)
     {
         uint8_t buf[64];
-        size_t n = unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t n = test_unhex(item(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         assert_int_equal(gatt_decode(0x2A5F, buf, n, DEV, TS, &r), FP_OK);
         assert_int_equal(r.kind, FP_KIND_SPO2);

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "bundle.h"
 #include "fw.h"
 #include "fwsig.h"
@@ -36,17 +38,6 @@ __attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
     va_end(ap);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    uint8_t *buf = malloc(1 << 20);
-    assert_non_null(buf);
-    *len = fread(buf, 1, 1 << 20, f);
-    fclose(f);
-    return buf;
 }
 
 static void spit(const char *path, const void *data, size_t len)
@@ -328,8 +319,9 @@ static void test_mix_and_match(void **state)
 /* Truncate f to every length below its size: verification must fail. */
 static void truncate_all(const char *name)
 {
-    size_t len;
-    uint8_t *orig = slurp(p(name), &len);
+    size_t len = 0;
+    uint8_t *orig = (uint8_t *)test_slurp(p(name), &len);
+    assert_non_null(orig);
     assert_true(len > 0);
     for (size_t n = 0; n < len; n++) {
         spit(p(name), orig, n);
@@ -350,8 +342,9 @@ static void test_truncation_everywhere(void **state)
 
 static void flip_all(const char *name, size_t step, bundle_err expect)
 {
-    size_t len;
-    uint8_t *buf = slurp(p(name), &len);
+    size_t len = 0;
+    uint8_t *buf = (uint8_t *)test_slurp(p(name), &len);
+    assert_non_null(buf);
     for (size_t i = 0; i < len; i += step) {
         buf[i] ^= 0x01;
         spit(p(name), buf, len);

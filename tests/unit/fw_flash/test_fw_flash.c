@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,22 +43,6 @@ static int sh(const char *fmt, ...)
     va_end(ap);
     int st = system(cmd);
     return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
 }
 
 /* A sparse image: data at 0 (partition-table area), at 3 and 5 MiB when the
@@ -189,7 +175,8 @@ static void test_bmap_roundtrip(void **state)
     /* The range checksum is sha256 of exactly those image bytes. */
     char *data;
     size_t dlen;
-    data = slurp(img, &dlen);
+    data = test_slurp(img, &dlen);
+    assert_non_null(data);
     uint8_t sum[32];
     bmap_sha256 *h = bmap_sha256_new();
     bmap_sha256_update(h, data + 768 * 4096, 16 * 4096);
@@ -476,10 +463,11 @@ static void test_bmaptool_compat(void **state)
     pathf(tgt, sizeof(tgt), "bt.out");
     make_image(img, 8 << 20);
     assert_int_equal(sh("bmaptool create -o %s.theirs %s 2>/dev/null", img, img), 0);
-    size_t len;
+    size_t len = 0;
     char path[300], err[200];
     snprintf(path, sizeof(path), "%s.theirs", img);
-    char *xml = slurp(path, &len);
+    char *xml = test_slurp(path, &len);
+    assert_non_null(xml);
     bmap b;
     assert_int_equal(bmap_parse(xml, len, &b, err, sizeof(err)), 0);
     assert_int_equal(b.n_ranges, 4);

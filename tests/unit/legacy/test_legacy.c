@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <sqlite3.h>
 
 #include "crypto.h"
@@ -20,31 +22,12 @@
 
 static char db_path[256];
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static int setup(void **state)
 {
     (void)state;
     snprintf(db_path, sizeof db_path, "/tmp/test_legacy_%d.db", (int)getpid());
     unlink(db_path);
-    char *sql = slurp(FITGATE_SOURCE_DIR "/cloud/legacy/devdb/seed.sql");
+    char *sql = test_slurp(FITGATE_SOURCE_DIR "/cloud/legacy/devdb/seed.sql", NULL);
     if (!sql)
         return -1;
     sqlite3 *db;
@@ -66,7 +49,7 @@ static int teardown(void **state)
 
 static void file_digest(uint8_t out[CRYPTO_SHA256_LEN], struct stat *st)
 {
-    char *s = slurp(db_path);
+    char *s = test_slurp(db_path, NULL);
     assert_non_null(s);
     assert_int_equal(stat(db_path, st), 0);
     assert_int_equal(crypto_sha256(s, (size_t)st->st_size, out), 0);
