@@ -19,12 +19,17 @@ void idn_free(idn *d)
 {
     if (!d)
         return;
+    idn_ckpt_stop(d);
     idn_stmts_free(d);
     if (d->db)
         sqlite3_close(d->db);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->ip_mu);
     pthread_mutex_destroy(&d->auth_mu);
+    pthread_mutex_destroy(&d->ckpt_mu);
+    pthread_cond_destroy(&d->ckpt_cv);
+    pthread_mutex_destroy(&d->batch_mu);
+    pthread_cond_destroy(&d->batch_cv);
     pthread_rwlock_destroy(&d->keys_mu);
     char *strs[] = {d->s_db,        d->s_dir, d->s_iss,     d->s_bot,      d->s_wa_secret,
                     d->s_wa_verify, d->s_web, d->s_wx_base, d->s_wx_appid, d->s_wx_secret};
@@ -48,6 +53,11 @@ int idn_new(idn **out, const idn_config *cfg)
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->ip_mu, NULL);
     pthread_mutex_init(&d->auth_mu, NULL);
+    pthread_mutex_init(&d->ckpt_mu, NULL);
+    pthread_cond_init(&d->ckpt_cv, NULL);
+    pthread_mutex_init(&d->batch_mu, NULL);
+    pthread_cond_init(&d->batch_cv, NULL);
+    d->batch_tail = &d->batch_head;
     pthread_rwlock_init(&d->keys_mu, NULL);
     d->cfg = *cfg;
     d->cfg.db_path = d->s_db = dup_or(cfg->db_path, NULL);
@@ -70,7 +80,7 @@ int idn_new(idn **out, const idn_config *cfg)
         d->cfg.key_rotate_s = 30LL * 86400;
     if (!d->s_db || !d->s_dir || !d->s_iss || !d->s_bot || !d->s_wa_secret || !d->s_wa_verify ||
         !d->s_web || !d->s_wx_base || !d->s_wx_appid || !d->s_wx_secret || idn_keys_load(d) < 0 ||
-        idn_db_open(d) < 0) {
+        idn_db_open(d) < 0 || idn_ckpt_start(d) < 0) {
         idn_free(d);
         return -1;
     }

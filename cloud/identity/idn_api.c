@@ -240,9 +240,47 @@ int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth)
     return 0;
 }
 
+/* One sign-in's writes, run by idn_batch_run inside a transaction that
+ * other sign-ins share (group commit). */
+typedef struct signin_job {
+    const uint8_t *mac; /* the init data's hash: burnt once */
+    int64_t until_ms;
+    const char *sub, *name, *lang, *ip, *ua;
+    int64_t uid;  /* out */
+    int created;  /* out: a new account */
+    int methods;  /* out: second factors enabled (then no session yet) */
+    idn_tokens t; /* out: the session when methods == 0 */
+    cJSON *uj;    /* out: the user, when signed in */
+} signin_job;
+
+static int signin_run(idn *d, void *arg)
+{
+    signin_job *j = arg;
+    /* May run a second time when another job failed the batch. */
+    j->created = 0;
+    j->methods = -1;
+    idn_tokens_free(&j->t);
+    memset(&j->t, 0, sizeof j->t);
+    cJSON_Delete(j->uj);
+    j->uj = NULL;
+    int rc = record_initdata(d, j->mac, j->until_ms);
+    if (rc == 0)
+        rc = idn_register(d, "telegram", j->sub, j->name, j->lang, idn_now_ms(), &j->uid,
+                          &j->created);
+    if (rc == 0 && (j->methods = idn_mfa_methods(d, j->uid)) < 0)
+        rc = -1;
+    if (rc == 0 && j->methods == 0)
+        rc = idn_session_create(d, j->uid, "telegram", 0, j->ip, j->ua, &j->t);
+    idn_user u;
+    if (rc == 0 && j->methods == 0 && idn_user_get(d, j->uid, &u) == 0)
+        j->uj = idn_user_json(d, &u, 0);
+    return rc;
+}
+
 /* Sign-in from Telegram init data. The hot path: the one-time record, the
- * registration (or lookup) and the session are one transaction; the HMAC
- * check before and the ES256 signature after run outside the lock. */
+ * registration (or lookup) and the session are written in one transaction,
+ * shared with the sign-ins arriving at the same time (idn_batch.c); the
+ * HMAC check before and the ES256 signature after run outside the lock. */
 static int h_session(void *ctx, api_req *rq)
 {
     idn *d = ctx;
@@ -267,40 +305,24 @@ static int h_session(void *ctx, api_req *rq)
         cJSON_Delete(pj);
         tg_initdata_free(&parsed);
     }
-    int64_t uid = 0;
-    int created = 0, methods = -1;
-    idn_tokens t;
-    memset(&t, 0, sizeof t);
-    cJSON *uj = NULL;
-    pthread_mutex_lock(&d->mu);
-    int rc = idn_begin(d);
-    if (rc == 0)
-        rc = record_initdata(d, auth.hash, until);
-    if (rc == 0)
-        rc = idn_register(d, "telegram", sub, auth.user.first_name, lang, idn_now_ms(), &uid,
-                          &created);
-    if (rc == 0 && (methods = idn_mfa_methods(d, uid)) < 0)
-        rc = -1;
-    if (rc == 0 && methods == 0)
-        rc = idn_session_create(d, uid, "telegram", 0, api_peer_ip(rq),
-                                api_header(rq, "User-Agent"), &t);
-    if (rc == 0)
-        rc = idn_commit(d);
-    else
-        idn_rollback(d);
-    idn_user u;
-    if (rc == 0 && methods == 0 && idn_user_get(d, uid, &u) == 0)
-        uj = idn_user_json(d, &u, 0);
-    pthread_mutex_unlock(&d->mu);
+    signin_job j = {.mac = auth.hash,
+                    .until_ms = until,
+                    .sub = sub,
+                    .name = auth.user.first_name,
+                    .lang = lang,
+                    .ip = api_peer_ip(rq),
+                    .ua = api_header(rq, "User-Agent")};
+    int rc = idn_batch_run(d, signin_run, &j);
     if (rc == 1)
         return reply_replay(rq);
     if (rc < 0) {
-        idn_tokens_free(&t);
+        idn_tokens_free(&j.t);
+        cJSON_Delete(j.uj);
         return api_reply_error(rq, 500, "internal", "cannot sign in");
     }
-    if (methods > 0) /* second factor next */
-        return idn_reply_signed_in(d, rq, uid, "telegram", created);
-    return reply_new_session(d, rq, uid, &t, created, uj);
+    if (j.methods > 0) /* second factor next */
+        return idn_reply_signed_in(d, rq, j.uid, "telegram", j.created);
+    return reply_new_session(d, rq, j.uid, &j.t, j.created, j.uj);
 }
 
 /* Telegram Login Widget (the web, outside the mini app): the widget's

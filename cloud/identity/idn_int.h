@@ -88,12 +88,36 @@ struct idn {
     idn_ip_slot ips[IDN_IP_SLOTS];
     pthread_mutex_t auth_mu;
     idn_auth_slot auth[IDN_AUTH_SLOTS];
+    /* idn_ckpt.c: WAL checkpoints on their own thread and connection */
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    pthread_t ckpt_thread;
+    sqlite3 *ckpt_db;
+    int ckpt_want, ckpt_stop, ckpt_running;
+    int ckpt_asked; /* atomic: a round was asked for and has not run yet */
+    /* idn_batch.c: sign-ins waiting for the next group commit */
+    pthread_mutex_t batch_mu;
+    pthread_cond_t batch_cv;
+    struct idn_job *batch_head, **batch_tail;
+    int batch_busy; /* a combiner is running a batch */
 };
 
 int64_t idn_now_ms(void);
 
 /* ---- idn_db.c: SQLite ---- */
 int idn_db_open(idn *d);
+/* idn_ckpt.c: checkpoint the WAL on a thread of its own instead of inside
+ * the commit that fills it (start after idn_db_open, stop before closing). */
+int idn_ckpt_start(idn *d);
+void idn_ckpt_stop(idn *d);
+/* idn_batch.c: group commit. run(d, arg) executes inside a transaction
+ * shared with other jobs, d->mu held, and returns 0 (done), 1 (answered
+ * without writing, e.g. a replay) or -1 (failed: its writes must be undone).
+ * It may run twice (after another job failed the batch) and so resets its
+ * outputs first. idn_batch_run returns when the job is committed or failed,
+ * with its return value. Takes d->mu; call it without. */
+typedef int (*idn_job_fn)(idn *d, void *arg);
+int idn_batch_run(idn *d, idn_job_fn run, void *arg);
 /* Transactions on d->db; the caller holds d->mu. */
 int idn_begin(idn *d);
 int idn_commit(idn *d);

@@ -1,2 +1,2 @@
-# Identity module: accounts, tokens, refresh families, 2FA, throttling.
+# Identity module: accounts, tokens, refresh families, 2FA, throttling, group commit.
 fitgate_unit_test(NAME test_identity SOURCES identity/test_identity.c LIBS fitidentity PkgConfig::CJSON)

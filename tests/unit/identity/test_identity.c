@@ -3,6 +3,7 @@
  * revoked sessions), refresh rotation and family revocation, key rotation,
  * TOTP sealed at rest and each step once, backup codes, delays and lockout,
  * step-up, contacts. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -329,6 +331,142 @@ static void test_qr_svg(void **s)
     free(svg);
 }
 
+/* ---- group commit (idn_batch.c): jobs from many threads share
+ * transactions, each is committed exactly once, a failing job takes no
+ * other with it, more jobs than a batch holds all finish ---- */
+
+typedef struct job {
+    int64_t v;   /* the row it writes */
+    int fail;    /* write, then fail */
+    int hold_ms; /* sleep inside the transaction (lets others queue) */
+    int runs;    /* how often run was called */
+    pthread_t ran_on, owner;
+    int rc;
+} job;
+
+static int job_run(idn *dd, void *arg)
+{
+    job *j = arg;
+    j->runs++;
+    j->ran_on = pthread_self();
+    if (j->hold_ms) {
+        struct timespec ts = {0, j->hold_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (idn_exec_i(dd, "INSERT INTO t(v) VALUES(?)", 1, j->v, 0, 0, 0) < 0)
+        return -1;
+    return j->fail ? -1 : j->v < 0 ? 1 : 0;
+}
+
+static void *job_thread(void *arg)
+{
+    job *j = arg;
+    j->owner = pthread_self();
+    j->rc = idn_batch_run(d, job_run, j);
+    return NULL;
+}
+
+static int64_t rows(const char *where)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM t WHERE %s", where);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(d->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void number_jobs(job *jobs, size_t n, int64_t first)
+{
+    memset(jobs, 0, n * sizeof *jobs);
+    for (size_t i = 0; i < n; i++)
+        jobs[i].v = first + (int64_t)i;
+}
+
+/* Starts gate (holding the write path for hold_ms), then the others, which
+ * queue behind it and so end up in batches with each other. */
+static void run_behind_gate(job *gate, job *jobs, size_t n)
+{
+    assert_int_equal(sqlite3_exec(d->db, "CREATE TABLE IF NOT EXISTS t(v INTEGER PRIMARY KEY)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    pthread_t gt, *th = calloc(n, sizeof *th);
+    assert_non_null(th);
+    assert_int_equal(pthread_create(&gt, NULL, job_thread, gate), 0);
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL); /* the gate is inside its transaction now */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, job_thread, &jobs[i]), 0);
+    pthread_join(gt, NULL);
+    for (size_t i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+}
+
+static void test_jobs_share_a_commit(void **s)
+{
+    (void)s;
+    job gate = {.v = 1000, .hold_ms = 150};
+    job jobs[8];
+    number_jobs(jobs, 8, 1001);
+    run_behind_gate(&gate, jobs, 8);
+    assert_int_equal(gate.rc, 0);
+    int foreign = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(jobs[i].rc, 0);
+        assert_int_equal(jobs[i].runs, 1);
+        foreign += !pthread_equal(jobs[i].ran_on, jobs[i].owner);
+    }
+    /* They queued while the gate held the lock: one combiner ran them all,
+     * so at least seven ran on a thread other than their own. */
+    assert_true(foreign >= 7);
+    assert_int_equal(rows("v BETWEEN 1000 AND 1008"), 9);
+}
+
+static void test_failing_job_takes_no_other_with_it(void **s)
+{
+    (void)s;
+    job gate = {.v = 2000, .hold_ms = 150};
+    job jobs[5];
+    number_jobs(jobs, 5, 2001);
+    jobs[2].fail = 1;  /* writes its row, then fails */
+    jobs[3].v = -2004; /* answers 1, like a replay: not a failure */
+    run_behind_gate(&gate, jobs, 5);
+    for (int i = 0; i < 5; i++) {
+        if (i == 2)
+            assert_int_equal(jobs[i].rc, -1);
+        else
+            assert_int_equal(jobs[i].rc, i == 3 ? 1 : 0);
+    }
+    /* The failed job's row is gone; every other row is there exactly once,
+     * although the jobs of the failed batch ran twice. */
+    assert_int_equal(rows("v = 2003"), 0);
+    assert_int_equal(rows("v IN (2001, 2002, 2005, -2004)"), 4);
+    int reruns = 0;
+    for (int i = 0; i < 5; i++)
+        reruns += jobs[i].runs == 2;
+    assert_true(reruns >= 2);
+}
+
+static void test_more_jobs_than_a_batch(void **s)
+{
+    (void)s;
+    enum { N = 150 }; /* over two batches' worth queued at once */
+    job gate = {.v = 3000, .hold_ms = 300};
+    job *jobs = calloc(N, sizeof *jobs);
+    assert_non_null(jobs);
+    number_jobs(jobs, N, 3001);
+    run_behind_gate(&gate, jobs, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(jobs[i].rc, 0);
+        assert_int_equal(jobs[i].runs, 1);
+    }
+    assert_int_equal(rows("v BETWEEN 3000 AND 3150"), N + 1);
+    free(jobs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +478,9 @@ int main(void)
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_step_up),
         cmocka_unit_test(test_qr_svg),
+        cmocka_unit_test(test_jobs_share_a_commit),
+        cmocka_unit_test(test_failing_job_takes_no_other_with_it),
+        cmocka_unit_test(test_more_jobs_than_a_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
