@@ -204,12 +204,16 @@ static int record_initdata(idn *d, const uint8_t mac[32], int64_t until_ms)
         rc = sqlite3_step(q) == SQLITE_DONE ? (sqlite3_changes(d->db) == 1 ? 0 : 1) : -1;
         idn_done(d, q);
     }
-    /* Expired rows go at most once a minute: the clean-up scans tables, and
-     * under the lock on every 64th sign-in it was a visible share of them. */
+    /* Expired rows: the tables sign-ins grow are trimmed a bounded step at
+     * a time, ten times a second (enough for 20,000 sign-ins/s); the small
+     * ones are scanned once a minute. */
     int64_t now = idn_now_ms();
     if (rc == 0 && now - d->gc_ms > 60000) {
-        d->gc_ms = now;
+        d->gc_ms = d->gc_step_ms = now;
         idn_gc(d);
+    } else if (rc == 0 && now - d->gc_step_ms > 100) {
+        d->gc_step_ms = now;
+        idn_gc_step(d);
     }
     return rc;
 }

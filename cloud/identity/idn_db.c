@@ -29,12 +29,12 @@ static const char *schema =
     " id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, method TEXT NOT NULL,"
     " created_ms INTEGER NOT NULL, mfa_ms INTEGER NOT NULL DEFAULT 0, last_ms INTEGER NOT NULL,"
     " expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL DEFAULT 0, revoke_reason TEXT,"
-    " ip TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '');"
+    " ip TEXT NOT NULL DEFAULT '', user_agent TEXT NOT NULL DEFAULT '',"
+    " refresh_hash BLOB, refresh_exp_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS identity_sessions_user ON identity_sessions(user_id);"
-    "CREATE TABLE IF NOT EXISTS identity_refresh("
-    " hash BLOB PRIMARY KEY, session_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
-    " expires_ms INTEGER NOT NULL, used_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS identity_refresh_session ON identity_refresh(session_id);"
+    "CREATE TABLE IF NOT EXISTS identity_refresh_used("
+    " session_id INTEGER NOT NULL, hash BLOB NOT NULL, used_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(session_id, hash)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS identity_mfa_pending("
     " hash BLOB PRIMARY KEY, user_id INTEGER NOT NULL, method TEXT NOT NULL,"
     " expires_ms INTEGER NOT NULL, created INTEGER NOT NULL DEFAULT 0);"
@@ -96,6 +96,17 @@ static int busy_wait(void *ctx, int count)
     return 1;
 }
 
+/* Changes to files made by earlier versions ("duplicate column" is the
+ * expected answer on newer ones). Refresh tokens used to be rows of their
+ * own (identity_refresh): their hash is now kept in the session row, and
+ * tokens of the old format are refused, so sessions from before the upgrade
+ * sign in again once. */
+static const char *const migrations[] = {
+    "ALTER TABLE identity_sessions ADD COLUMN refresh_hash BLOB",
+    "ALTER TABLE identity_sessions ADD COLUMN refresh_exp_ms INTEGER NOT NULL DEFAULT 0",
+    "DROP TABLE IF EXISTS identity_refresh",
+};
+
 int idn_db_open(idn *d)
 {
     if (sqlite3_open_v2(d->cfg.db_path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -112,6 +123,8 @@ int idn_db_open(idn *d)
         sqlite3_free(err);
         return -1;
     }
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        sqlite3_exec(d->db, migrations[i], NULL, NULL, NULL);
     return outbox_init(d->db);
 }
 
@@ -426,23 +439,46 @@ cJSON *idn_user_json(idn *d, const idn_user *u, int full)
     return j;
 }
 
+/* The tables a sign-in writes grow at the sign-in rate. They are trimmed in
+ * small steps from their oldest end (rows are in time order by id): each
+ * step looks at no more than IDN_GC_STEP rows, so it never holds the lock
+ * long, whatever the table's size; a full scan of them once a minute took
+ * tens of milliseconds at a few hundred thousand rows. A row that outlives
+ * the ones after it (rare: init data near its expiry are remembered a minute
+ * more) just waits for the step that finds it first in line. */
+#define IDN_GC_STEP 2000
+
+void idn_gc_step(idn *d)
+{
+    static const char *const sql[] = {
+        "DELETE FROM identity_initdata_used WHERE rowid IN (SELECT rowid FROM (SELECT rowid,"
+        " until_ms FROM identity_initdata_used ORDER BY rowid LIMIT ?2) WHERE until_ms < ?1)",
+        /* sessions are kept a day past their end for support questions */
+        "DELETE FROM identity_sessions WHERE id IN (SELECT id FROM (SELECT id, expires_ms FROM"
+        " identity_sessions ORDER BY id LIMIT ?2) WHERE expires_ms < ?1 - 86400000)",
+        "DELETE FROM identity_refresh_used WHERE (session_id, hash) IN (SELECT session_id, hash"
+        " FROM identity_refresh_used WHERE session_id < (SELECT coalesce(min(id), 1 << 62) FROM"
+        " identity_sessions) LIMIT ?2)",
+        /* the audit log is kept a year */
+        "DELETE FROM identity_audit WHERE id IN (SELECT id FROM (SELECT id, ts_ms FROM"
+        " identity_audit ORDER BY id LIMIT ?2) WHERE ts_ms < ?1 - 365 * 86400000)",
+    };
+    int64_t now = idn_now_ms();
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+        idn_exec_i(d, sql[i], 2, now, IDN_GC_STEP, 0, 0);
+}
+
 void idn_gc(idn *d)
 {
-    /* Rows past their use, kept a day for the audit trail of support
-     * questions; the audit log itself for a year. */
+    /* Small tables of short-lived rows, kept a day for support questions. */
     static const char *const sql[] = {
-        "DELETE FROM identity_initdata_used WHERE until_ms < ?1",
-        "DELETE FROM identity_refresh WHERE expires_ms < ?1 - 86400000",
-        "DELETE FROM identity_sessions WHERE expires_ms < ?1 - 86400000 OR (revoked_ms > 0 AND "
-        "revoked_ms < ?1 - 30 * 86400000)",
-        "DELETE FROM identity_refresh WHERE session_id NOT IN (SELECT id FROM identity_sessions)",
         "DELETE FROM identity_mfa_pending WHERE expires_ms < ?1",
         "DELETE FROM identity_oob_codes WHERE expires_ms < ?1 - 86400000",
         "DELETE FROM identity_link_tokens WHERE until_ms < ?1 - 86400000",
         "DELETE FROM identity_wa_seen WHERE ts_ms < ?1 - 7 * 86400000",
-        "DELETE FROM identity_audit WHERE ts_ms < ?1 - 365 * 86400000",
     };
     int64_t now = idn_now_ms();
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
         idn_exec_i(d, sql[i], 1, now, 0, 0, 0);
+    idn_gc_step(d);
 }

@@ -20,6 +20,7 @@
 #define IDN_TYP_LINK      "link+jwt"
 #define IDN_TOKEN_BYTES   32 /* refresh / mfa tokens: 256 random bits */
 #define IDN_TOKEN_LEN     43 /* base64url of 32 bytes */
+#define IDN_REFRESH_MAX   (20 + 1 + IDN_TOKEN_LEN) /* "<session id>.<token>" */
 #define IDN_MFA_TTL_MS    (5LL * 60 * 1000)
 #define IDN_OOB_TTL_MS    (10LL * 60 * 1000)
 #define IDN_OOB_ATTEMPTS  5   /* wrong guesses per code */
@@ -83,6 +84,7 @@ struct idn {
     size_t n_aead;
     int64_t keys_scanned_s; /* last look at the key folders (atomic) */
     int64_t gc_ms;          /* last clean-up of expired rows (mu held) */
+    int64_t gc_step_ms;     /* last trim of the sign-in tables (mu held) */
     uint8_t pepper[32];
     pthread_mutex_t ip_mu;
     idn_ip_slot ips[IDN_IP_SLOTS];
@@ -130,7 +132,9 @@ void idn_stmts_free(idn *d);
 /* Run a statement with up to 4 int64 params then finalize. 0 or -1. */
 int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t e);
 /* Forget rows past their use (caller holds mu; inside or outside a
- * transaction). */
+ * transaction): idn_gc_step trims the tables sign-ins grow by a bounded
+ * step, idn_gc also the small tables (and takes a step). */
+void idn_gc_step(idn *d);
 void idn_gc(idn *d);
 /* Audit log of security events (inside or outside a transaction). */
 void idn_audit(idn *d, int64_t user_id, const char *event, const char *ip, const char *detail);
@@ -180,8 +184,8 @@ void idn_new_token(char out[IDN_TOKEN_LEN + 1]);
 
 /* ---- idn_session.c ---- */
 typedef struct idn_tokens {
-    char *access; /* malloc'd JWT */
-    char refresh[IDN_TOKEN_LEN + 1];
+    char *access;                      /* malloc'd JWT */
+    char refresh[IDN_REFRESH_MAX + 1]; /* "<session id>.<IDN_TOKEN_LEN chars>" */
     int64_t access_exp_ms, refresh_exp_ms, session_id;
 } idn_tokens;
 void idn_tokens_free(idn_tokens *t);

@@ -40,24 +40,41 @@ int idn_access_token(idn *d, int64_t user_id, int64_t session_id, int64_t auth_m
     return rc;
 }
 
-/* Store a new refresh token for session_id. */
-static int new_refresh(idn *d, int64_t session_id, int64_t now_ms, idn_tokens *out)
+/* A refresh token is "<session id>.<43 random base64url chars>". The session
+ * row keeps the SHA-256 of the random part of the current one, so a sign-in
+ * writes no row for it; a rotated token's hash moves to
+ * identity_refresh_used, clustered by session, where a second use of it is
+ * recognised (and revokes the session). The id in front only says where to
+ * look: the random part is the secret. new_refresh makes the random part
+ * (its hash in hash) and refresh_name puts the id in front. */
+static void new_refresh(idn *d, int64_t now_ms, idn_tokens *out, uint8_t hash[32])
 {
     idn_new_token(out->refresh);
-    uint8_t h[32];
-    crypto_sha256(out->refresh, strlen(out->refresh), h);
+    crypto_sha256(out->refresh, IDN_TOKEN_LEN, hash);
     out->refresh_exp_ms = now_ms + d->cfg.refresh_ttl_s * 1000;
-    sqlite3_stmt *st = idn_prep(d, "INSERT INTO identity_refresh(hash, session_id, created_ms,"
-                                   " expires_ms) VALUES(?,?,?,?)");
-    if (!st)
-        return -1;
-    sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, session_id);
-    sqlite3_bind_int64(st, 3, now_ms);
-    sqlite3_bind_int64(st, 4, out->refresh_exp_ms);
-    int rc = sqlite3_step(st);
-    idn_done(d, st);
-    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void refresh_name(idn_tokens *out, int64_t session_id)
+{
+    char rnd[IDN_TOKEN_LEN + 1];
+    memcpy(rnd, out->refresh, sizeof rnd);
+    snprintf(out->refresh, sizeof out->refresh, "%lld.%s", (long long)session_id, rnd);
+    crypto_wipe(rnd, sizeof rnd);
+}
+
+/* The session id in front of a refresh token: > 0, or 0 when malformed. */
+static int64_t refresh_session(const char *refresh)
+{
+    const char *dot = refresh ? strchr(refresh, '.') : NULL;
+    if (!dot || dot == refresh || dot - refresh > 18 || strlen(dot + 1) != IDN_TOKEN_LEN)
+        return 0;
+    int64_t sid = 0;
+    for (const char *p = refresh; p < dot; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        sid = sid * 10 + (*p - '0');
+    }
+    return sid;
 }
 
 int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_ms, const char *ip,
@@ -65,11 +82,15 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
 {
     memset(out, 0, sizeof *out);
     int64_t now = idn_now_ms();
+    uint8_t h[32];
+    new_refresh(d, now, out, h);
     sqlite3_stmt *st = idn_prep(d, "INSERT INTO identity_sessions(user_id, method, created_ms,"
-                                   " mfa_ms, last_ms, expires_ms, ip, user_agent)"
-                                   " VALUES(?,?,?,?,?,?,?,?)");
-    if (!st)
+                                   " mfa_ms, last_ms, expires_ms, ip, user_agent, refresh_hash,"
+                                   " refresh_exp_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
+    if (!st) {
+        idn_tokens_free(out);
         return -1;
+    }
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_text(st, 2, method, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
@@ -80,16 +101,16 @@ int idn_session_create(idn *d, int64_t user_id, const char *method, int64_t mfa_
     /* A user agent is shown in the session list: keep at most 200 bytes. */
     ua = ua ? ua : "";
     sqlite3_bind_text(st, 8, ua, (int)strnlen(ua, 200), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 9, h, sizeof h, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 10, out->refresh_exp_ms);
     int rc = sqlite3_step(st);
     idn_done(d, st);
-    if (rc != SQLITE_DONE)
-        return -1;
-    int64_t sid = sqlite3_last_insert_rowid(d->db);
-    out->session_id = sid;
-    if (new_refresh(d, sid, now, out) < 0) {
+    if (rc != SQLITE_DONE) {
         idn_tokens_free(out);
         return -1;
     }
+    out->session_id = sqlite3_last_insert_rowid(d->db);
+    refresh_name(out, out->session_id);
     idn_audit(d, user_id, "sign_in", ip, method);
     return 0;
 }
@@ -122,72 +143,97 @@ int idn_session_state(idn *d, int64_t session_id, int64_t user_id, int64_t *auth
     return rc;
 }
 
-/* Refresh: 0 new pair in out; 1 unknown/expired/revoked; 2 reuse detected
- * (the family is now revoked). Takes mu. */
-int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, int64_t *user_out)
+/* The refresh token presented for session sid (hash h of its random part):
+ * 0 rotated (out has the new one), 1 unknown/expired/revoked, 2 reuse (the
+ * session is now revoked), -1. Inside a transaction, mu held. */
+static int rotate(idn *d, int64_t sid, const uint8_t h[32], int64_t now, const char *ip,
+                  idn_tokens *out, int64_t *uid, int64_t *created)
 {
-    memset(out, 0, sizeof *out);
-    if (!refresh || strlen(refresh) != IDN_TOKEN_LEN)
-        return 1;
-    uint8_t h[32];
-    crypto_sha256(refresh, IDN_TOKEN_LEN, h);
-    int64_t now = idn_now_ms();
-    pthread_mutex_lock(&d->mu);
-    if (idn_begin(d) < 0) {
-        pthread_mutex_unlock(&d->mu);
+    sqlite3_stmt *st = idn_prep(d, "SELECT user_id, revoked_ms, created_ms, refresh_hash,"
+                                   " refresh_exp_ms FROM identity_sessions WHERE id = ?");
+    if (!st)
         return -1;
+    sqlite3_bind_int64(st, 1, sid);
+    int s = sqlite3_step(st), current = 0;
+    int64_t revoked = 0, exp = 0;
+    if (s == SQLITE_ROW) {
+        *uid = sqlite3_column_int64(st, 0);
+        revoked = sqlite3_column_int64(st, 1);
+        *created = sqlite3_column_int64(st, 2);
+        const void *cur = sqlite3_column_blob(st, 3);
+        current = cur && sqlite3_column_bytes(st, 3) == 32 && crypto_equal(cur, h, 32);
+        exp = sqlite3_column_int64(st, 4);
     }
-    sqlite3_stmt *st = idn_prep(
-        d, "SELECT r.session_id, r.used_ms, r.expires_ms, s.user_id, s.revoked_ms, s.created_ms"
-           " FROM identity_refresh r JOIN identity_sessions s ON s.id = r.session_id"
-           " WHERE r.hash = ?");
-    int rc = -1;
-    int64_t sid = 0, used = 0, exp = 0, uid = 0, revoked = 0, created = 0;
-    if (st) {
-        sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            sid = sqlite3_column_int64(st, 0);
-            used = sqlite3_column_int64(st, 1);
-            exp = sqlite3_column_int64(st, 2);
-            uid = sqlite3_column_int64(st, 3);
-            revoked = sqlite3_column_int64(st, 4);
-            created = sqlite3_column_int64(st, 5);
-            rc = 0;
-        } else if (s == SQLITE_DONE) {
-            rc = 1;
-        }
+    idn_done(d, st);
+    if (s != SQLITE_ROW)
+        return s == SQLITE_DONE ? 1 : -1;
+    if (!current) {
+        /* Not the current token: a rotated one coming back means someone
+         * holds a copy. Revoke the session, the legitimate holder signs in
+         * again. Anything else is just invalid. */
+        st = idn_prep(d, "SELECT 1 FROM identity_refresh_used WHERE session_id = ? AND hash = ?");
+        if (!st)
+            return -1;
+        sqlite3_bind_int64(st, 1, sid);
+        sqlite3_bind_blob(st, 2, h, 32, SQLITE_TRANSIENT);
+        s = sqlite3_step(st);
         idn_done(d, st);
-    }
-    if (rc == 0 && used) {
-        /* A used refresh token came back: someone holds a copy. Revoke the
-         * whole family, the legitimate holder signs in again. */
-        rc = 2;
+        if (s != SQLITE_ROW)
+            return s == SQLITE_DONE ? 1 : -1;
         if (!revoked)
             idn_exec_i(d,
                        "UPDATE identity_sessions SET revoked_ms = ?, revoke_reason = "
                        "'refresh_reuse' WHERE id = ?",
                        2, now, sid, 0, 0);
-        idn_audit(d, uid, "refresh_reuse", ip, NULL);
+        idn_audit(d, *uid, "refresh_reuse", ip, NULL);
         log_warn("identity_refresh_reuse", "a used refresh token was presented: session revoked",
                  "session", "family");
-    } else if (rc == 0 && (revoked || exp <= now)) {
-        rc = 1;
-    } else if (rc == 0) {
-        sqlite3_stmt *u =
-            idn_prep(d, "UPDATE identity_refresh SET used_ms = ? WHERE hash = ? AND used_ms = 0");
-        if (u) {
-            sqlite3_bind_int64(u, 1, now);
-            sqlite3_bind_blob(u, 2, h, sizeof h, SQLITE_TRANSIENT);
-            rc = sqlite3_step(u) == SQLITE_DONE && sqlite3_changes(d->db) == 1 ? 0 : -1;
-            idn_done(d, u);
-        }
-        if (rc == 0)
-            rc = idn_exec_i(d, "UPDATE identity_sessions SET last_ms = ? WHERE id = ?", 2, now, sid,
-                            0, 0);
-        if (rc == 0)
-            rc = new_refresh(d, sid, now, out);
+        return 2;
     }
+    if (revoked || exp <= now)
+        return 1;
+    st = idn_prep(d, "INSERT OR IGNORE INTO identity_refresh_used(session_id, hash, used_ms)"
+                     " VALUES(?,?,?)");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, sid);
+    sqlite3_bind_blob(st, 2, h, 32, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    s = sqlite3_step(st);
+    idn_done(d, st);
+    if (s != SQLITE_DONE)
+        return -1;
+    uint8_t nh[32];
+    new_refresh(d, now, out, nh);
+    st = idn_prep(d, "UPDATE identity_sessions SET last_ms = ?, refresh_hash = ?,"
+                     " refresh_exp_ms = ? WHERE id = ?");
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_blob(st, 2, nh, sizeof nh, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, out->refresh_exp_ms);
+    sqlite3_bind_int64(st, 4, sid);
+    s = sqlite3_step(st);
+    idn_done(d, st);
+    if (s != SQLITE_DONE)
+        return -1;
+    refresh_name(out, sid);
+    return 0;
+}
+
+/* Refresh: 0 new pair in out; 1 unknown/expired/revoked; 2 reuse detected
+ * (the session is now revoked). Takes mu. */
+int idn_refresh(idn *d, const char *refresh, const char *ip, idn_tokens *out, int64_t *user_out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t sid = refresh_session(refresh);
+    if (sid <= 0)
+        return 1;
+    uint8_t h[32];
+    crypto_sha256(strchr(refresh, '.') + 1, IDN_TOKEN_LEN, h);
+    int64_t now = idn_now_ms(), uid = 0, created = 0;
+    pthread_mutex_lock(&d->mu);
+    int rc = idn_begin(d) < 0 ? -1 : rotate(d, sid, h, now, ip, out, &uid, &created);
     if (rc == -1)
         idn_rollback(d);
     else if (idn_commit(d) < 0)

@@ -143,6 +143,19 @@ static void test_authenticate_and_refresh_family(void **s)
     assert_int_equal(idn_authenticate(d, t2.access, &p), -1);
     assert_int_equal(idn_refresh(d, t2.refresh, "ip", &t3, &who), 1);
     assert_int_equal(idn_refresh(d, "short", "ip", &t3, &who), 1);
+    /* Another session's id in front of a valid random part is no token;
+     * an unknown random part for a live session is invalid, not reuse. */
+    char forged[IDN_REFRESH_MAX + 1];
+    snprintf(forged, sizeof forged, "%lld%s", (long long)t.session_id + 1000,
+             strchr(t2.refresh, '.'));
+    assert_int_equal(idn_refresh(d, forged, "ip", &t3, &who), 1);
+    idn_tokens t4, t5;
+    new_session(uid, &t4);
+    snprintf(forged, sizeof forged, "%lld.%043d", (long long)t4.session_id, 7);
+    assert_int_equal(idn_refresh(d, forged, "ip", &t5, &who), 1);
+    assert_int_equal(idn_refresh(d, t4.refresh, "ip", &t5, &who), 0); /* still alive */
+    idn_tokens_free(&t4);
+    idn_tokens_free(&t5);
     assert_int_equal(count("SELECT count(*) FROM identity_audit WHERE user_id = ? AND event = "
                            "'refresh_reuse'",
                            uid),
@@ -303,8 +316,43 @@ static void test_gc(void **s)
     idn_gc(d);
     assert_int_equal(count("SELECT count(*) FROM identity_oob_codes WHERE user_id = ?", 77), 1);
     assert_int_equal(count("SELECT count(*) FROM identity_audit WHERE user_id = ?", 77), 0);
-    /* Live sessions and their refresh tokens stay. */
-    assert_true(count("SELECT count(*) FROM identity_refresh WHERE ?1 = ?1", 0) > 0);
+    /* Live sessions stay. */
+    assert_true(count("SELECT count(*) FROM identity_sessions WHERE ?1 = ?1", 0) > 0);
+}
+
+/* The tables sign-ins grow are trimmed from their oldest end: expired init
+ * data, sessions a day past their end with their used refresh tokens. */
+static void test_gc_trims_sign_in_tables(void **s)
+{
+    (void)s;
+    int64_t now = idn_now_ms(), old = now - 3 * 86400000LL;
+    idn_exec_i(d, "DELETE FROM identity_sessions WHERE ?1 = ?1", 1, 0, 0, 0, 0);
+    idn_exec_i(d, "DELETE FROM identity_initdata_used WHERE ?1 = ?1", 1, 0, 0, 0, 0);
+    for (int i = 0; i < 3; i++) /* two expired, one live, in time order */
+        idn_exec_i(d, "INSERT INTO identity_initdata_used(mac, until_ms) VALUES(randomblob(32), ?)",
+                   1, i < 2 ? now - 1000 : now + 60000, 0, 0, 0);
+    idn_exec_i(d,
+               "INSERT INTO identity_sessions(id, user_id, method, created_ms, last_ms, expires_ms)"
+               " VALUES(?1, 1, 'telegram', ?2, ?2, ?2)",
+               2, 500, old, 0, 0);
+    idn_exec_i(d,
+               "INSERT INTO identity_sessions(id, user_id, method, created_ms, last_ms, expires_ms)"
+               " VALUES(?1, 1, 'telegram', ?2, ?2, ?2 + 86400000 * 30)",
+               2, 501, now, 0, 0);
+    for (int64_t sid = 500; sid <= 501; sid++)
+        idn_exec_i(d,
+                   "INSERT INTO identity_refresh_used(session_id, hash, used_ms) VALUES(?1, "
+                   "randomblob(32), ?2)",
+                   2, sid, now, 0, 0);
+    idn_gc_step(d);
+    assert_int_equal(count("SELECT count(*) FROM identity_initdata_used WHERE until_ms > ?", now),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM identity_initdata_used WHERE ?1 = ?1", 0), 1);
+    assert_int_equal(count("SELECT count(*) FROM identity_sessions WHERE id >= ?", 500), 1);
+    assert_int_equal(count("SELECT count(*) FROM identity_refresh_used WHERE session_id = ?", 500),
+                     0);
+    assert_int_equal(count("SELECT count(*) FROM identity_refresh_used WHERE session_id = ?", 501),
+                     1);
 }
 
 static void test_step_up(void **s)
@@ -476,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_totp_sealed_replay_backup),
         cmocka_unit_test(test_per_address_limit),
         cmocka_unit_test(test_gc),
+        cmocka_unit_test(test_gc_trims_sign_in_tables),
         cmocka_unit_test(test_step_up),
         cmocka_unit_test(test_qr_svg),
         cmocka_unit_test(test_jobs_share_a_commit),
