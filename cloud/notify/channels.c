@@ -266,9 +266,10 @@ static notify_status whatsapp_send(notify_channels *n, cJSON *msg, int *retry_af
     return st;
 }
 
-/* A phone (wa_id): international digits without '+'. */
+/* A phone (wa_id): international digits, '+' allowed in front. */
 static int wa_phone_ok(const char *s)
 {
+    s += s[0] == '+';
     size_t len = strlen(s);
     return len >= 5 && len <= 20 && s[0] != '0' && strspn(s, "0123456789") == len;
 }

@@ -25,7 +25,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-WA_PHONE = re.compile(r"^[1-9][0-9]{4,19}$")
+WA_PHONE = re.compile(r"^\+?[1-9][0-9]{4,19}$")
 BSUID = re.compile(r"^[A-Z]{2}(\.[A-Za-z0-9]+)+$")
 
 
