@@ -47,7 +47,7 @@ void idn_mask_email(const char *email, char *out, size_t cap)
         snprintf(out, cap, "%c***%s", email[0], at);
 }
 
-/* 0 the user may recover; else answered (409 no 2FA, 429 cooldown). */
+/* 0 the user may recover; else answered (409 no 2FA, 429 cooldown) and 1. */
 static int may_recover(idn *d, api_req *rq, int64_t uid)
 {
     int64_t now = idn_now_ms();
@@ -55,23 +55,22 @@ static int may_recover(idn *d, api_req *rq, int64_t uid)
     int m = idn_mfa_methods(d, uid);
     int64_t wait = m > 0 ? cooldown_left(d, uid, now) : 0;
     pthread_mutex_unlock(&d->mu);
-    if (m < 0)
-        return api_reply_error(rq, 500, "internal", "cannot check the account"), 1;
-    if (m == 0)
-        return api_reply_error(rq, 409, "two_factor_not_enabled",
-                               "two-step verification is off for this account: nothing to "
-                               "recover, sign in again"),
-               1;
-    if (wait > 0) {
+    if (m < 0) {
+        api_reply_error(rq, 500, "internal", "cannot check the account");
+    } else if (m == 0) {
+        api_reply_error(rq, 409, "two_factor_not_enabled",
+                        "two-step verification is off for this account: nothing to recover, sign "
+                        "in again");
+    } else if (wait > 0) {
         char ra[24];
         snprintf(ra, sizeof ra, "%lld", (long long)((wait + 999) / 1000));
         api_reply_header(rq, "Retry-After", ra);
-        return api_reply_error(rq, 429, "recovery_cooldown",
-                               "this account was recovered recently: try again later or "
-                               "contact support"),
-               1;
+        api_reply_error(rq, 429, "recovery_cooldown",
+                        "this account was recovered recently: try again later or contact support");
+    } else {
+        return 0;
     }
-    return 0;
+    return 1;
 }
 
 /* The verified e-mail (masked into out), 0; 1 when there is none. */
