@@ -113,7 +113,8 @@ int idn_attach(idn *d, api *a)
 {
     if (api_add_routes(a, idn_routes_session, idn_routes_session_n, d) < 0 ||
         api_add_routes(a, idn_routes_mfa, idn_routes_mfa_n, d) < 0 ||
-        api_add_routes(a, idn_routes_msg, idn_routes_msg_n, d) < 0)
+        api_add_routes(a, idn_routes_msg, idn_routes_msg_n, d) < 0 ||
+        api_add_routes(a, idn_routes_recovery, idn_routes_recovery_n, d) < 0)
         return -1;
     api_set_authenticator(a, idn_authenticate, d);
     api_set_tg_user_fn(a, on_tg_user, d);
@@ -131,8 +132,10 @@ int idn_user_contact(idn *d, int64_t user_id, idn_contact *out)
         snprintf(out->name, sizeof out->name, "%s", u.name);
         snprintf(out->email, sizeof out->email, "%s", u.email);
         snprintf(out->phone, sizeof out->phone, "%s", u.phone);
+        /* WhatsApp: the phone when known (templates need it), else the
+         * business-scoped user id - users with a username may have no phone. */
         sqlite3_stmt *st = idn_prep(d, "SELECT provider, subject FROM identity_links WHERE "
-                                       "user_id = ? ORDER BY created_ms");
+                                       "user_id = ? ORDER BY subject LIKE 'u:%', created_ms");
         if (st) {
             sqlite3_bind_int64(st, 1, user_id);
             while (sqlite3_step(st) == SQLITE_ROW) {
@@ -140,7 +143,8 @@ int idn_user_contact(idn *d, int64_t user_id, idn_contact *out)
                 const char *s = (const char *)sqlite3_column_text(st, 1);
                 if (!strcmp(p, "telegram") && !out->telegram_chat_id)
                     out->telegram_chat_id = strtoll(s, NULL, 10);
-                else if (!strcmp(p, "whatsapp") && !out->whatsapp_id[0] && !strncmp(s, "p:", 2))
+                else if (!strcmp(p, "whatsapp") && !out->whatsapp_id[0] &&
+                         (!strncmp(s, "p:", 2) || !strncmp(s, "u:", 2)))
                     snprintf(out->whatsapp_id, sizeof out->whatsapp_id, "%s", s + 2);
                 else if (!strcmp(p, "wechat") && !out->wechat_openid[0])
                     snprintf(out->wechat_openid, sizeof out->wechat_openid, "%s", s);
@@ -159,7 +163,7 @@ int idn_notify_contact(void *ctx, int64_t user_id, struct notify_contact *out)
     if (idn_user_contact(ctx, user_id, &c) < 0)
         return -1;
     out->telegram_chat_id = c.telegram_chat_id;
-    snprintf(out->whatsapp_id, sizeof out->whatsapp_id, "%.31s", c.whatsapp_id);
+    snprintf(out->whatsapp_id, sizeof out->whatsapp_id, "%s", c.whatsapp_id);
     snprintf(out->email, sizeof out->email, "%s", c.email);
     snprintf(out->lang, sizeof out->lang, "%s", c.lang);
     snprintf(out->first_name, sizeof out->first_name, "%.63s", c.name);

@@ -76,7 +76,7 @@ int idn_step_up_ok(const api_principal *p, int64_t now_ms, int64_t max_age_ms);
 /* How to reach a user (the notifier). Empty strings / 0 when unknown. */
 typedef struct idn_contact {
     int64_t telegram_chat_id;
-    char whatsapp_id[72]; /* wa_id (phone digits) */
+    char whatsapp_id[72]; /* wa_id (phone digits), else the business-scoped user id */
     char wechat_openid[136];
     char email[256];
     char phone[32]; /* E.164, verified for SMS codes */

@@ -407,9 +407,8 @@ static int h_session_widget(void *ctx, api_req *rq)
     return idn_reply_signed_in(d, rq, uid, "telegram_widget", created);
 }
 
-/* The pending sign-in of an mfa_token: 0 and *user_id, else replied. */
-static int pending_user(idn *d, api_req *rq, const char *tok, int consume, int64_t *user_id,
-                        char method[16], int *created)
+int idn_pending_user(idn *d, api_req *rq, const char *tok, int consume, int64_t *user_id,
+                     char method[16], int *created)
 {
     if (!tok || strlen(tok) != IDN_TOKEN_LEN) {
         api_reply_error(rq, 400, "malformed", "expected mfa_token");
@@ -455,7 +454,7 @@ static int h_session_mfa(void *ctx, api_req *rq)
     int64_t uid;
     char first[16];
     int created;
-    if (pending_user(d, rq, tok, 0, &uid, first, &created))
+    if (idn_pending_user(d, rq, tok, 0, &uid, first, &created))
         return 0;
     if (!method)
         method = strlen(code) == 6 ? "totp" : "backup";
@@ -464,7 +463,7 @@ static int h_session_mfa(void *ctx, api_req *rq)
     if (r != IDN_MFA_OK)
         return idn_reply_mfa_error(rq, r, retry);
     /* The pending token is single use too. */
-    if (pending_user(d, rq, tok, 1, &uid, first, &created))
+    if (idn_pending_user(d, rq, tok, 1, &uid, first, &created))
         return 0;
     char m[40];
     snprintf(m, sizeof m, "%s+%s", first, method);
@@ -481,7 +480,7 @@ static int h_session_mfa_send(void *ctx, api_req *rq)
     int created;
     if (!method)
         return api_reply_error(rq, 400, "malformed", "expected {mfa_token, method}");
-    if (pending_user(d, rq, idn_jstr(b, "mfa_token"), 0, &uid, first, &created))
+    if (idn_pending_user(d, rq, idn_jstr(b, "mfa_token"), 0, &uid, first, &created))
         return 0;
     return idn_reply_oob_send(d, rq, uid, method);
 }

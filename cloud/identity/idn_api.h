@@ -14,6 +14,11 @@ int idn_reply_session(idn *d, api_req *rq, int64_t user_id, const char *method, 
                       int created);
 /* Check Telegram init data and burn it (one-time). 0 ok, else answered. */
 int idn_take_initdata(idn *d, api_req *rq, const char *data, tg_auth *auth);
+/* The pending sign-in of an mfa_token (consume: use it up): 0 and
+ * *user_id, the first factor's method and whether the user was just
+ * registered; else answered (400 malformed, 401 mfa_token_invalid). */
+int idn_pending_user(idn *d, api_req *rq, const char *tok, int consume, int64_t *user_id,
+                     char method[16], int *created);
 /* Send an "auth" one-time code by method and answer. */
 int idn_reply_oob_send(idn *d, api_req *rq, int64_t uid, const char *method);
 /* Step-up for a sensitive action: 0 when the session proved a second factor

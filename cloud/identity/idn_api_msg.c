@@ -138,7 +138,10 @@ static int h_wa_webhook(void *ctx, api_req *rq)
     for (size_t i = 0; i < n; i++) {
         char key[WA_ID_MAX + 3], tok[IDN_TOKEN_LEN + 1];
         wa_identity_key(&m[i], key);
-        if (!wants_link(m[i].text) || !m[i].wa_id[0])
+        /* Users with a username may come with the business-scoped id only:
+         * they get the link at that id (the Cloud API's "recipient"). */
+        const char *reply_to = m[i].wa_id[0] ? m[i].wa_id : m[i].user_id;
+        if (!wants_link(m[i].text) || !reply_to[0])
             continue;
         pthread_mutex_lock(&d->mu);
         /* Webhooks are redelivered: one link per message id. */
@@ -161,7 +164,7 @@ static int h_wa_webhook(void *ctx, api_req *rq)
         snprintf(text, sizeof text, "Sign in to fitgate (valid 5 minutes, once): %s/#/code/%s",
                  d->cfg.web_base_url, tok);
         int retry = 0;
-        notify_status ns = notify_whatsapp_text(d->cfg.channels, m[i].wa_id, text, &retry);
+        notify_status ns = notify_whatsapp_text(d->cfg.channels, reply_to, text, &retry);
         crypto_wipe(text, sizeof text);
         crypto_wipe(tok, sizeof tok);
         if (ns != NOTIFY_OK)

@@ -70,7 +70,11 @@ static const char *schema =
     " display TEXT NOT NULL DEFAULT '', until_ms INTEGER NOT NULL,"
     " used_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS identity_wa_seen(msg_id TEXT PRIMARY KEY, ts_ms INTEGER NOT "
-    "NULL);";
+    "NULL);"
+    /* E-mail recoveries (idn_recovery.c): the cooldown reads the last one. */
+    "CREATE TABLE IF NOT EXISTS identity_recovery("
+    " id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS identity_recovery_user ON identity_recovery(user_id, ts_ms);";
 
 int64_t idn_now_ms(void)
 {
@@ -199,6 +203,19 @@ int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, 
     int rc = sqlite3_step(st);
     idn_done(d, st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+int64_t idn_scalar_i(idn *d, const char *sql, int64_t a, int64_t dflt)
+{
+    sqlite3_stmt *st = idn_prep(d, sql);
+    if (!st)
+        return dflt;
+    sqlite3_bind_int64(st, 1, a);
+    int64_t v = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL
+                    ? sqlite3_column_int64(st, 0)
+                    : dflt;
+    idn_done(d, st);
+    return v;
 }
 
 void idn_audit(idn *d, int64_t user_id, const char *event, const char *ip, const char *detail)

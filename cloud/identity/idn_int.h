@@ -131,6 +131,9 @@ void idn_done(idn *d, sqlite3_stmt *st);
 void idn_stmts_free(idn *d);
 /* Run a statement with up to 4 int64 params then finalize. 0 or -1. */
 int idn_exec_i(idn *d, const char *sql, int n, int64_t a, int64_t b, int64_t c, int64_t e);
+/* The first column of the first row of sql with one int64 param, or dflt
+ * (no row, NULL, error). */
+int64_t idn_scalar_i(idn *d, const char *sql, int64_t a, int64_t dflt);
 /* Forget rows past their use (caller holds mu; inside or outside a
  * transaction): idn_gc_step trims the tables sign-ins grow by a bounded
  * step, idn_gc also the small tables (and takes a step). */
@@ -268,6 +271,14 @@ extern const api_route idn_routes_mfa[];
 extern const size_t idn_routes_mfa_n;
 extern const api_route idn_routes_msg[];
 extern const size_t idn_routes_msg_n;
+/* idn_recovery.c: account recovery by e-mail (docs/identity.md). */
+extern const api_route idn_routes_recovery[];
+extern const size_t idn_routes_recovery_n;
+#define IDN_RECOVERY_COOLDOWN_MS (24LL * 3600 * 1000) /* one recovery per account a day */
+/* ms until an account last recovered at last_ms may recover again (0: now). */
+int64_t idn_recovery_wait_ms(int64_t last_ms, int64_t now_ms);
+/* "vera@example.org" -> "v***@example.org" (the address a code went to). */
+void idn_mask_email(const char *email, char *out, size_t cap);
 /* Answer a fresh session (or an mfa challenge) for user_id after a
  * first-factor sign-in by method. Takes d->mu. */
 int idn_reply_signed_in(idn *d, api_req *rq, int64_t user_id, const char *method, int created);

@@ -93,14 +93,8 @@ static int64_t throttle_fail(idn *d, int64_t user_id, int64_t now)
                "INSERT INTO identity_throttle(user_id, failures, next_ms) VALUES(?, 1, 0)"
                " ON CONFLICT(user_id) DO UPDATE SET failures = failures + 1",
                1, user_id, 0, 0, 0);
-    sqlite3_stmt *st = idn_prep(d, "SELECT failures FROM identity_throttle WHERE user_id = ?");
-    int64_t f = 0;
-    if (st) {
-        sqlite3_bind_int64(st, 1, user_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            f = sqlite3_column_int64(st, 0);
-        idn_done(d, st);
-    }
+    int64_t f =
+        idn_scalar_i(d, "SELECT failures FROM identity_throttle WHERE user_id = ?", user_id, 0);
     idn_exec_i(d, "UPDATE identity_throttle SET next_ms = ? WHERE user_id = ?", 2,
                now + delay_ms(f), user_id, 0, 0);
     return f;

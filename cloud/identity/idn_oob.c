@@ -16,6 +16,24 @@ static int channel_ok(const char *c)
                  !strcmp(c, "email"));
 }
 
+/* The purposes a code is stored under: "enroll" (proving a new channel),
+ * "recovery" (e-mail only: resets the second factor), else "auth" (a
+ * second factor at sign-in or step-up). */
+static const char *purpose_of(const char *purpose)
+{
+    return !strcmp(purpose, "enroll")     ? "enroll"
+           : !strcmp(purpose, "recovery") ? "recovery"
+                                          : "auth";
+}
+
+/* E-mail codes are for enrolment and recovery only (NIST SP 800-63B-4: not
+ * an out-of-band authenticator); recovery codes go by e-mail only. */
+static int purpose_fits(const char *channel, const char *pur)
+{
+    int email = !strcmp(channel, "email");
+    return !strcmp(pur, "enroll") || (email == !strcmp(pur, "recovery"));
+}
+
 static void code_label(int64_t user_id, const char *channel, const char *purpose, char out[96])
 {
     snprintf(out, 96, "oob|%lld|%s|%s", (long long)user_id, channel, purpose);
@@ -72,9 +90,19 @@ uint32_t idn_random_code(void)
     return r % 1000000u;
 }
 
-static void message(const char *lang, const char *code, char *out, size_t cap)
+static void message(const char *lang, const char *pur, const char *code, char *out, size_t cap)
 {
-    if (lang && !strcmp(lang, "ru"))
+    int ru = lang && !strcmp(lang, "ru");
+    if (!strcmp(pur, "recovery"))
+        snprintf(out, cap,
+                 ru ? "Код восстановления fitgate: %s. Действует 10 минут. Он отключит "
+                      "двухэтапную проверку и завершит все сеансы. Если вы его не "
+                      "запрашивали, никому его не сообщайте и смените пароль почты."
+                    : "Your fitgate account recovery code: %s. It expires in 10 minutes. It "
+                      "switches two-step verification off and signs out every session. If you "
+                      "did not ask for it, do not share it and change your e-mail password.",
+                 code);
+    else if (ru)
         snprintf(out, cap, "Код fitgate: %s. Действует 10 минут. Никому его не сообщайте.", code);
     else
         snprintf(out, cap, "Your fitgate code: %s. It expires in 10 minutes. Do not share it.",
@@ -85,11 +113,12 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
                  const char **err_out)
 {
     *err_out = "malformed";
+    const char *pur = purpose_of(purpose);
     if (!channel_ok(method))
         return -1;
-    int enroll = !strcmp(purpose, "enroll");
-    if (!enroll && !strcmp(method, "email")) {
-        *err_out = "email_recovery_only";
+    int enroll = !strcmp(pur, "enroll");
+    if (!purpose_fits(method, pur)) {
+        *err_out = !strcmp(method, "email") ? "email_recovery_only" : "malformed";
         return -1;
     }
     if (!d->cfg.channels) {
@@ -102,9 +131,8 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
     int rc = dest_of(d, user_id, method, enroll, dest, sizeof dest);
     if (rc == 1)
         *err_out = "method_not_enabled";
-    else if (rc == 0 &&
-             (sent_since(d, user_id, method, enroll ? "enroll" : "auth", now - 30000) > 0 ||
-              sent_since(d, user_id, method, enroll ? "enroll" : "auth", now - 3600000) >= 10)) {
+    else if (rc == 0 && (sent_since(d, user_id, method, pur, now - 30000) > 0 ||
+                         sent_since(d, user_id, method, pur, now - 3600000) >= 10)) {
         *err_out = "rate_limited";
         rc = 1;
     }
@@ -113,7 +141,7 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
         if (idn_user_get(d, user_id, &u) == 0)
             snprintf(lang, sizeof lang, "%s", u.lang);
         snprintf(code, sizeof code, "%06u", idn_random_code());
-        code_label(user_id, method, enroll ? "enroll" : "auth", label);
+        code_label(user_id, method, pur, label);
         uint8_t h[32];
         idn_code_hash(d, label, code, h);
         sqlite3_stmt *st = idn_prep(d, "INSERT INTO identity_oob_codes(user_id, channel, dest, "
@@ -124,7 +152,7 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
             sqlite3_bind_int64(st, 1, user_id);
             sqlite3_bind_text(st, 2, method, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, dest, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, enroll ? "enroll" : "auth", -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, pur, -1, SQLITE_STATIC);
             sqlite3_bind_blob(st, 5, h, sizeof h, SQLITE_TRANSIENT);
             sqlite3_bind_int64(st, 6, now);
             sqlite3_bind_int64(st, 7, now + IDN_OOB_TTL_MS);
@@ -139,18 +167,24 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
     if (rc != 0)
         return -1;
     /* The network call happens outside the lock. */
-    char text[256];
-    message(lang, code, text, sizeof text);
+    char text[512];
+    message(lang, pur, code, text, sizeof text);
     int retry = 0;
     notify_status ns = NOTIFY_ERR_ARG;
     if (!strcmp(method, "sms"))
         ns = notify_sms(d->cfg.channels, dest, text, &retry);
     else if (!strcmp(method, "telegram"))
         ns = notify_telegram(d->cfg.channels, strtoll(dest, NULL, 10), text, &retry);
+    else if (!strcmp(method, "whatsapp") && notify_whatsapp_is_bsuid(dest))
+        /* No phone, only the business-scoped id: authentication templates
+         * cannot go there, a text can (inside the 24 h window). */
+        ns = notify_whatsapp_text(d->cfg.channels, dest, text, &retry);
     else if (!strcmp(method, "whatsapp"))
         ns = notify_whatsapp_code(d->cfg.channels, dest, code, lang[0] ? lang : "en", &retry);
     else
-        ns = notify_email(d->cfg.channels, dest, "Your fitgate code", text);
+        ns = notify_email(
+            d->cfg.channels, dest,
+            strcmp(pur, "recovery") ? "Your fitgate code" : "fitgate account recovery", text);
     crypto_wipe(code, sizeof code);
     crypto_wipe(text, sizeof text);
     if (ns != NOTIFY_OK) {
@@ -170,11 +204,10 @@ int idn_oob_send(idn *d, int64_t user_id, const char *method, const char *purpos
 int idn_oob_check(idn *d, int64_t user_id, const char *channel, const char *purpose,
                   const char *code)
 {
-    if (!channel_ok(channel))
-        return -1;
-    int enroll = !strcmp(purpose, "enroll");
-    if (!enroll && !strcmp(channel, "email"))
-        return -1; /* recovery only, never a second factor */
+    const char *pur = purpose_of(purpose);
+    if (!channel_ok(channel) || !purpose_fits(channel, pur))
+        return -1; /* e.g. e-mail: recovery only, never a second factor */
+    int enroll = !strcmp(pur, "enroll");
     char dest[256];
     if (!enroll && dest_of(d, user_id, channel, 0, dest, sizeof dest) != 0)
         return -1;
@@ -185,7 +218,7 @@ int idn_oob_check(idn *d, int64_t user_id, const char *channel, const char *purp
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
     sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, enroll ? "enroll" : "auth", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, pur, -1, SQLITE_STATIC);
     int ok = 0;
     int64_t id = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -195,7 +228,7 @@ int idn_oob_check(idn *d, int64_t user_id, const char *channel, const char *purp
                    sqlite3_column_int64(st, 4) < IDN_OOB_ATTEMPTS;
         char label[96];
         uint8_t h[32];
-        code_label(user_id, channel, enroll ? "enroll" : "auth", label);
+        code_label(user_id, channel, pur, label);
         idn_code_hash(d, label, code, h);
         ok = live && strlen(code) == 6 && crypto_equal(h, sqlite3_column_blob(st, 1), 32);
     }
@@ -233,13 +266,15 @@ static int dest_valid(const char *channel, const char *dest)
 }
 
 /* The messenger identity a code can go to (telegram chat id / WhatsApp
- * phone). Caller holds mu. */
+ * phone, else its business-scoped user id). Caller holds mu. */
 static int messenger_dest(idn *d, int64_t user_id, const char *channel, char *out, size_t cap)
 {
-    /* WhatsApp: the phone key ("p:..."), not the business-scoped id. */
+    /* WhatsApp: the phone key ("p:...") first - authentication templates
+     * need a phone; a user known only by the business-scoped id ("u:...")
+     * gets codes as text messages. */
     sqlite3_stmt *st = idn_prep(d, "SELECT subject, display FROM identity_links WHERE user_id = ? "
-                                   "AND provider = ? AND (provider != 'whatsapp' OR subject LIKE "
-                                   "'p:%') ORDER BY created_ms LIMIT 1");
+                                   "AND provider = ? ORDER BY subject LIKE 'u:%', created_ms "
+                                   "LIMIT 1");
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, user_id);
@@ -248,7 +283,7 @@ static int messenger_dest(idn *d, int64_t user_id, const char *channel, char *ou
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *sub = (const char *)sqlite3_column_text(st, 0);
         if (!strcmp(channel, "whatsapp"))
-            sub = !strncmp(sub, "p:", 2) ? sub + 2 : NULL; /* phone needed for templates */
+            sub = !strncmp(sub, "p:", 2) || !strncmp(sub, "u:", 2) ? sub + 2 : NULL;
         if (sub) {
             snprintf(out, cap, "%s", sub);
             rc = 0;

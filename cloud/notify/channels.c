@@ -248,7 +248,8 @@ static notify_status whatsapp_send(notify_channels *n, cJSON *msg, int *retry_af
     free(body);
     notify_status st = classify(&r, retry_after_s);
     /* Graph API errors: {"error":{"code":131047,...}} = outside the 24 h
-     * window; 130429/131056/80007 = throughput or pair rate limits. */
+     * window; 131062 = this message type cannot go to a BSUID;
+     * 130429/131056/80007 = throughput or pair rate limits. */
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(r.json, "error");
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
     if (cJSON_IsNumber(code)) {
@@ -257,7 +258,7 @@ static notify_status whatsapp_send(notify_channels *n, cJSON *msg, int *retry_af
             st = NOTIFY_ERR_RATE;
             if (retry_after_s && *retry_after_s <= 0)
                 *retry_after_s = 1;
-        } else if (c == 131047 || c == 131026 || c == 131051) {
+        } else if (c == 131047 || c == 131026 || c == 131051 || c == 131062) {
             st = NOTIFY_ERR_REFUSED;
         }
     }
@@ -265,12 +266,43 @@ static notify_status whatsapp_send(notify_channels *n, cJSON *msg, int *retry_af
     return st;
 }
 
+/* A phone (wa_id): international digits, '+' allowed in front. */
+static int wa_phone_ok(const char *s)
+{
+    s += s[0] == '+';
+    size_t len = strlen(s);
+    return len >= 5 && len <= 20 && s[0] != '0' && strspn(s, "0123456789") == len;
+}
+
+int notify_whatsapp_is_bsuid(const char *s)
+{
+    /* "US.13491208655302741918", a parent BSUID "HK.ENT.xxx": two capital
+     * letters, then dot-separated alphanumeric parts. */
+    size_t len = s ? strlen(s) : 0;
+    if (len < 4 || len > NOTIFY_WA_BSUID_MAX || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' ||
+        s[1] > 'Z' || s[2] != '.')
+        return 0;
+    for (size_t i = 3; i < len; i++) {
+        int alnum = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                    (s[i] >= 'a' && s[i] <= 'z');
+        if (!alnum && !(s[i] == '.' && s[i - 1] != '.' && i + 1 < len))
+            return 0;
+    }
+    return 1;
+}
+
+/* The message envelope. A phone goes in "to"; a business-scoped user id in
+ * "recipient" (the Cloud API's field for BSUIDs since 2026; "to" would win
+ * if both were sent, so only one is). NULL when `to` is neither. */
 static cJSON *whatsapp_msg(const char *to, const char *type)
 {
+    int bsuid = notify_whatsapp_is_bsuid(to);
+    if (!bsuid && !wa_phone_ok(to))
+        return NULL;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "messaging_product", "whatsapp");
     cJSON_AddStringToObject(o, "recipient_type", "individual");
-    cJSON_AddStringToObject(o, "to", to);
+    cJSON_AddStringToObject(o, bsuid ? "recipient" : "to", to);
     cJSON_AddStringToObject(o, "type", type);
     return o;
 }
@@ -289,11 +321,17 @@ notify_status notify_whatsapp_code(notify_channels *n, const char *to, const cha
 {
     if (!n->wa_token || !n->wa_phone_id || !n->wa_template)
         return finish(CH_WHATSAPP, NOTIFY_ERR_CONFIG);
-    if (!to || !to[0] || strlen(to) > 32 || !code || !code[0] || strlen(code) > 15)
+    if (!to || !code || !code[0] || strlen(code) > 15)
         return finish(CH_WHATSAPP, NOTIFY_ERR_ARG);
+    /* Copy-code authentication templates need a phone: Meta answers 131062
+     * for a BSUID recipient, so do not even try (callers send a text). */
+    if (notify_whatsapp_is_bsuid(to))
+        return finish(CH_WHATSAPP, NOTIFY_ERR_REFUSED);
     /* An authentication template: the code goes in the body parameter and
      * again in the copy-code button (a URL button, index 0). */
     cJSON *o = whatsapp_msg(to, "template");
+    if (!o)
+        return finish(CH_WHATSAPP, NOTIFY_ERR_ARG);
     cJSON *t = cJSON_AddObjectToObject(o, "template");
     cJSON_AddStringToObject(t, "name", n->wa_template);
     cJSON *l = cJSON_AddObjectToObject(t, "language");
@@ -320,9 +358,11 @@ notify_status notify_whatsapp_text(notify_channels *n, const char *to, const cha
 {
     if (!n->wa_token || !n->wa_phone_id)
         return finish(CH_WHATSAPP, NOTIFY_ERR_CONFIG);
-    if (!to || !to[0] || strlen(to) > 32 || !text || !text[0] || strlen(text) > 4096)
+    if (!to || !text || !text[0] || strlen(text) > 4096)
         return finish(CH_WHATSAPP, NOTIFY_ERR_ARG);
     cJSON *o = whatsapp_msg(to, "text");
+    if (!o)
+        return finish(CH_WHATSAPP, NOTIFY_ERR_ARG);
     cJSON *t = cJSON_AddObjectToObject(o, "text");
     cJSON_AddBoolToObject(t, "preview_url", 0);
     cJSON_AddStringToObject(t, "body", text);

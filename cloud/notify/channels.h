@@ -64,7 +64,16 @@ void notify_channels_free(notify_channels *n);
  * they started the bot). */
 notify_status notify_telegram(notify_channels *n, int64_t chat_id, const char *text,
                               int *retry_after_s);
-/* A one-time code through the WhatsApp authentication template (to = wa_id). */
+/* WhatsApp recipients: `to` is either a phone (wa_id, international digits)
+ * or a business-scoped user id (BSUID, "US.13491208655302741918", the
+ * webhook's user_id), sent in the Cloud API's "recipient" field instead of
+ * "to". Anything else is NOTIFY_ERR_ARG. */
+#define NOTIFY_WA_BSUID_MAX 140 /* "CC." + up to 128 alphanumerics (+ parent part) */
+/* 1 when s has the shape of a BSUID (pure). */
+int notify_whatsapp_is_bsuid(const char *s);
+/* A one-time code through the WhatsApp authentication template (to = wa_id).
+ * Copy-code templates cannot go to a BSUID (Meta error 131062): a BSUID
+ * gives NOTIFY_ERR_REFUSED without a request; send a text instead. */
 notify_status notify_whatsapp_code(notify_channels *n, const char *to, const char *code,
                                    const char *lang, int *retry_after_s);
 /* A session text message on WhatsApp (only inside the 24 h window). */

@@ -93,6 +93,63 @@ static int open_db(const char *path, sqlite3 **db)
 /* ---- event loop side: events -> queue ---- */
 
 /* 0: processed (queued, skipped or rejected); -1: retry later. */
+/* Rows of a security notice sent on every channel: "<event id>#ch:<name>",
+ * one per channel, so each is retried and counted on its own. */
+#define CH_TAG "#ch:"
+static const char *const every_channel[] = {"telegram", "whatsapp", "email"};
+#define NEVERY (sizeof every_channel / sizeof every_channel[0])
+
+/* One queue row; 1 queued, 0 already there, -1 error. */
+static int queue_row(notifier *n, const char *id, int64_t user_id, const char *type,
+                     const char *data)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t now = now_ms();
+    int rc = -1;
+    if (sqlite3_prepare_v2(n->db,
+                           "INSERT OR IGNORE INTO notify_queue(event_id, user_id, type,"
+                           " data, next_ms, created_ms) VALUES(?,?,?,?,?,?)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, user_id);
+        sqlite3_bind_text(st, 3, type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, data, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_int64(st, 6, now);
+        if (sqlite3_step(st) == SQLITE_DONE)
+            rc = sqlite3_changes(n->db) == 1;
+    }
+    sqlite3_finalize(st);
+    if (rc == 1) {
+        metric_add(&m_queued, 1);
+        __atomic_add_fetch(&n->counts.queued, 1, __ATOMIC_RELAXED);
+    } else if (rc == 0) {
+        metric_add(&m_skipped, 1); /* redelivered: already queued */
+    }
+    return rc;
+}
+
+static int queue_rows(notifier *n, const evt *e, int64_t user_id)
+{
+    char *data = cJSON_PrintUnformatted(e->data);
+    if (!data)
+        return -1;
+    int rc = 0;
+    if (!notify_every_channel(e->type, e->data)) {
+        rc = queue_row(n, e->id, user_id, e->type, data) < 0 ? -1 : 0;
+    } else {
+        for (size_t i = 0; i < NEVERY && rc == 0; i++) {
+            char id[160];
+            int len = snprintf(id, sizeof id, "%s" CH_TAG "%s", e->id, every_channel[i]);
+            rc = len > 0 && (size_t)len < sizeof id && queue_row(n, id, user_id, e->type, data) >= 0
+                     ? 0
+                     : -1;
+        }
+    }
+    free(data);
+    return rc;
+}
+
 static int queue_event(notifier *n, const bus_record *rec)
 {
     evt e;
@@ -108,34 +165,8 @@ static int queue_event(notifier *n, const bus_record *rec)
     } else if (!cJSON_IsNumber(uid) || uid->valuedouble < 1) {
         metric_add(&m_bad, 1);
         log_warn("notify_no_user", "event without user_id skipped", "event.id", e.id);
-    } else {
-        char *data = cJSON_PrintUnformatted(e.data);
-        sqlite3_stmt *st = NULL;
-        int64_t now = now_ms();
-        if (data && sqlite3_prepare_v2(n->db,
-                                       "INSERT OR IGNORE INTO notify_queue(event_id, user_id, type,"
-                                       " data, next_ms, created_ms) VALUES(?,?,?,?,?,?)",
-                                       -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, e.id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, (int64_t)uid->valuedouble);
-            sqlite3_bind_text(st, 3, e.type, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, data, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, now);
-            sqlite3_bind_int64(st, 6, now);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = -1;
-            else if (sqlite3_changes(n->db) == 1)
-                metric_add(&m_queued, 1),
-                    __atomic_add_fetch(&n->counts.queued, 1, __ATOMIC_RELAXED);
-            else
-                metric_add(&m_skipped, 1); /* redelivered: already queued */
-        } else {
-            rc = -1;
-        }
-        sqlite3_finalize(st);
-        free(data);
-        if (rc != 0)
-            log_error("notify_queue", "cannot queue a message", "error", sqlite3_errmsg(n->db));
+    } else if ((rc = queue_rows(n, &e, (int64_t)uid->valuedouble)) != 0) {
+        log_error("notify_queue", "cannot queue a message", "error", sqlite3_errmsg(n->db));
     }
     free(text);
     evt_free(&e);
@@ -254,17 +285,34 @@ static void pace_mark(notifier *n, int64_t chat, int64_t now)
     n->paced[slot].last_ms = now;
 }
 
+/* The one channel a row is for ("#ch:<name>" rows), or NULL: the first the
+ * user has. */
+static const char *row_channel(const job *j)
+{
+    const char *tag = strstr(j->event_id, CH_TAG);
+    return tag ? tag + strlen(CH_TAG) : NULL;
+}
+
+/* 1 when the contact can be reached on the row's channel. */
+static int has_channel(const notify_contact *c, const char *only)
+{
+    return !only || (!strcmp(only, "telegram") && c->telegram_chat_id) ||
+           (!strcmp(only, "whatsapp") && c->whatsapp_id[0]) ||
+           (!strcmp(only, "email") && c->email[0]);
+}
+
 static notify_status deliver(notifier *n, const job *j, const notify_contact *c, int *retry_after)
 {
     char *text = NULL;
     if (notify_compose(j->type, j->data, c->lang, c->first_name, &text) != 0)
         return NOTIFY_ERR_ARG;
+    const char *only = row_channel(j);
     notify_status st = NOTIFY_ERR_REFUSED; /* nowhere to send it */
-    if (c->telegram_chat_id)
+    if (c->telegram_chat_id && (!only || !strcmp(only, "telegram")))
         st = notify_telegram(n->opt.ch, c->telegram_chat_id, text, retry_after);
-    else if (c->whatsapp_id[0])
+    else if (c->whatsapp_id[0] && (!only || !strcmp(only, "whatsapp")))
         st = notify_whatsapp_text(n->opt.ch, c->whatsapp_id, text, retry_after);
-    else if (c->email[0])
+    else if (c->email[0] && (!only || !strcmp(only, "email")))
         st = notify_email(n->opt.ch, c->email, "fitgate", text);
     free(text);
     return st;
@@ -282,19 +330,23 @@ static void process(notifier *n, job *j)
     notify_contact c;
     memset(&c, 0, sizeof c);
     int64_t now = now_ms();
-    if (!n->opt.contact || n->opt.contact(n->opt.contact_ctx, j->user_id, &c) != 0 || c.opted_out) {
+    /* Security notices ignore the opt-out: the user must hear of them. */
+    const char *only = row_channel(j);
+    if (!n->opt.contact || n->opt.contact(n->opt.contact_ctx, j->user_id, &c) != 0 ||
+        (c.opted_out && !only) || !has_channel(&c, only)) {
         set_state(n, j, "skipped", now);
         return;
     }
-    int64_t wait = c.telegram_chat_id ? pace_wait(n, c.telegram_chat_id, now) : 0;
+    int64_t chat = only && strcmp(only, "telegram") ? 0 : c.telegram_chat_id; /* paced */
+    int64_t wait = chat ? pace_wait(n, chat, now) : 0;
     if (wait > 0) {
         set_state(n, j, "pending", now + wait);
         return;
     }
     int retry_after = 0;
     notify_status st = deliver(n, j, &c, &retry_after);
-    if (c.telegram_chat_id)
-        pace_mark(n, c.telegram_chat_id, now_ms());
+    if (chat)
+        pace_mark(n, chat, now_ms());
     switch (st) {
     case NOTIFY_OK:
         set_state(n, j, "sent", now);

@@ -28,7 +28,7 @@
 /* Where a user can be reached. Empty fields are unknown. */
 typedef struct notify_contact {
     int64_t telegram_chat_id;
-    char whatsapp_id[32];
+    char whatsapp_id[72]; /* phone digits, or a business-scoped user id */
     char email[256];
     char lang[8]; /* "en", "ru", "zh" */
     char first_name[64];
@@ -64,5 +64,8 @@ void notifier_counts(notifier *n, notify_counts *out);
  * Returns 0 and a malloc'd text, or -1 when the event type sends nothing. */
 int notify_compose(const char *type, const cJSON *data, const char *lang, const char *first_name,
                    char **text);
+/* 1 when the event is a security notice that goes to every channel the
+ * user has (Telegram, WhatsApp and e-mail), not only the first (pure). */
+int notify_every_channel(const char *type, const cJSON *data);
 
 #endif

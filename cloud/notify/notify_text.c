@@ -107,6 +107,15 @@ static int order(int l, const char *type, const cJSON *d, char **t)
     return -1; /* completed and others: no message */
 }
 
+int notify_every_channel(const char *type, const cJSON *data)
+{
+    /* Only the e-mail recovery reset: whoever holds the e-mail could have
+     * done it, so the messenger must hear of it too. */
+    const char *reason = str(data, "reason");
+    return type && !strcmp(type, EVT_TYPE_2FA_DISABLED) && reason &&
+           !strcmp(reason, "email_recovery");
+}
+
 int notify_compose(const char *type, const cJSON *data, const char *lang, const char *first_name,
                    char **text)
 {
@@ -128,6 +137,20 @@ int notify_compose(const char *type, const cJSON *data, const char *lang, const 
                 "Двухфакторная аутентификация включена. Если это были не вы, "
                 "откройте приложение и завершите все сеансы.",
                 "您的 fitgate 账户已开启双重验证。如非本人操作，请打开应用并退出所有会话。"}[l]);
+    else if (notify_every_channel(type, data))
+        rc = asprintf(
+            text, "%s",
+            (const char *[]){
+                "Two-factor authentication on your fitgate account was reset by e-mail "
+                "recovery and all other sessions were signed out. If this was not you, "
+                "secure your e-mail, then open the app, set up two-step verification again "
+                "and contact support.",
+                "Двухфакторная аутентификация вашего аккаунта fitgate сброшена через "
+                "восстановление по e-mail, остальные сеансы завершены. Если это были не вы, "
+                "защитите почту, затем откройте приложение, снова включите двухэтапную "
+                "проверку и напишите в поддержку.",
+                "您的 fitgate 账户的双重验证已通过电子邮件恢复被重置，其他会话均已退出。"
+                "如非本人操作，请先保护您的邮箱，然后打开应用重新开启两步验证并联系客服。"}[l]);
     else if (strcmp(type, EVT_TYPE_WORKOUT_COMPLETED) == 0)
         rc = workout(l, data, text);
     else if (strcmp(type, EVT_TYPE_ACHIEVEMENT_UNLOCKED) == 0)

@@ -222,6 +222,7 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     assert MILL in page["gymActive"] and page["gymEnded"] is True
     assert page["afterSignOut"] == "signed-out"
     assert "totp" in page["challengeMethods"] and "backup" in page["challengeMethods"]
+    assert "no verified e-mail" in page["recoveryNoEmail"], page["recoveryNoEmail"]
     assert page["reSignedIn"].startswith("Alice")
 
 

@@ -7,7 +7,8 @@
 //   4. the session cookie -> GET /api/v1/me
 // A session reply may ask for a second factor: {mfa_required: true,
 // mfa_token, methods: [...]} (also as 401/403 second_factor_required); the
-// sign-in screen then shows the challenge and calls finishMfa().
+// sign-in screen then shows the challenge and calls finishMfa() - or, when
+// the second factor is lost, sendRecoveryCode() + recoverByEmail().
 import { adoptSession, ApiError, get, hasRefreshToken, post, refresh, session } from './api.js';
 
 export const ENDPOINTS = {
@@ -17,6 +18,8 @@ export const ENDPOINTS = {
   waSession: '/api/v1/whatsapp/session', // {phone, code}
   mfa: '/api/v1/session/mfa',
   mfaSend: '/api/v1/session/mfa/send',
+  recoverySend: '/api/v1/session/recovery/send', // {mfa_token}: a code to the verified e-mail
+  recovery: '/api/v1/session/recovery', // {mfa_token, code}: 2FA reset, a session
   me: '/api/v1/me',
 };
 
@@ -110,3 +113,10 @@ export const finishMfa = (challenge, method, code) =>
 
 export const sendMfaCode = (challenge, method) =>
   post(ENDPOINTS.mfaSend, { mfa_token: challenge.token, method }, { noRefresh: true });
+
+// Lost the second factor: a recovery code by e-mail resets two-step
+// verification (every other session is signed out) and signs in.
+export const sendRecoveryCode = (challenge) =>
+  post(ENDPOINTS.recoverySend, { mfa_token: challenge.token }, { noRefresh: true });
+export const recoverByEmail = (challenge, code) =>
+  exchange(ENDPOINTS.recovery, { mfa_token: challenge.token, code });

@@ -6,7 +6,13 @@ it accepted so tests can read the one-time codes users would receive.
                      (core.telegram.org/bots/api#sendmessage; answers {"ok":true,...})
   WhatsApp Cloud API POST /v21.0/<phone_number_id>/messages, Bearer token,
                      messaging_product "whatsapp", type "template" (authentication
-                     template: body + url button parameter carry the code) or "text"
+                     template: body + url button parameter carry the code) or "text";
+                     the recipient is a phone in "to" or a business-scoped user id
+                     (BSUID, "CC.<alphanumerics>") in "recipient" - exactly one of
+                     them here ("to" would win if both came). Copy-code
+                     authentication templates to a BSUID are refused with error
+                     131062, as Meta documents. The answer's contacts[] carries
+                     wa_id for a phone send and user_id for a BSUID send.
   SMS gateway        POST /v1/messages, Bearer token, JSON {to: E.164, text, sender}
   WeChat             GET /sns/jscode2session?appid&secret&js_code&grant_type=
                      authorization_code -> always HTTP 200, errcode on failure
@@ -19,6 +25,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+WA_PHONE = re.compile(r"^\+?[1-9][0-9]{4,19}$")
+BSUID = re.compile(r"^[A-Z]{2}(\.[A-Za-z0-9]+)+$")
 
 
 class Fakes:
@@ -86,18 +94,30 @@ class Fakes:
                                            {"error": {"code": 190, "message": "Invalid OAuth access token"}})
                     b = self.body_json()
                     ok = isinstance(b, dict) and b.get("messaging_product") == "whatsapp" \
-                        and isinstance(b.get("to"), str) and b.get("type") in ("template", "text")
+                        and b.get("recipient_type", "individual") == "individual" \
+                        and b.get("type") in ("template", "text")
+                    # exactly one addressing field, each in its documented shape
+                    phone, bsuid = (b.get("to"), b.get("recipient")) if ok else (None, None)
+                    ok = ok and ((isinstance(phone, str) and WA_PHONE.match(phone) and bsuid is None)
+                                 or (isinstance(bsuid, str) and BSUID.match(bsuid) and len(bsuid) <= 140
+                                     and phone is None))
                     if ok and b["type"] == "template":
                         t = b.get("template") or {}
                         ok = isinstance(t.get("name"), str) and isinstance(t.get("language"), dict) \
                             and isinstance(t.get("components"), list)
+                        if ok and bsuid is not None:
+                            return self.reject("whatsapp", "template to a BSUID", 400, {"error": {
+                                "code": 131062, "message": "Business-scoped User ID recipients are "
+                                                           "not supported for this message."}})
+                    if ok and b["type"] == "text":
+                        ok = isinstance((b.get("text") or {}).get("body"), str)
                     if not ok:
                         return self.reject("whatsapp", "bad body", 400,
                                            {"error": {"code": 100, "message": "Invalid parameter"}})
                     with fakes.lock:
                         fakes.whatsapp.append(b)
-                    return self.reply(200, {"messaging_product": "whatsapp",
-                                            "contacts": [{"input": b["to"], "wa_id": b["to"]}],
+                    contact = {"input": phone, "wa_id": phone} if phone else {"input": bsuid, "user_id": bsuid}
+                    return self.reply(200, {"messaging_product": "whatsapp", "contacts": [contact],
                                             "messages": [{"id": f"wamid.{len(fakes.whatsapp)}"}]})
                 if p == "/v1/messages":
                     if self.headers.get("Authorization") != f"Bearer {fakes.sms_token}":

@@ -369,6 +369,58 @@ static void test_step_up(void **s)
     assert_int_equal(idn_step_up_ok(NULL, 1000, IDN_STEP_UP_MS), 0);
 }
 
+static void test_recovery_rules(void **s)
+{
+    (void)s;
+    /* One recovery per account a day. */
+    int64_t day = IDN_RECOVERY_COOLDOWN_MS;
+    assert_int_equal(idn_recovery_wait_ms(0, 5000), 0);
+    assert_int_equal(idn_recovery_wait_ms(1000, 1000 + day), 0);
+    assert_int_equal(idn_recovery_wait_ms(1000, 1000 + day - 1), 1);
+    assert_int_equal(idn_recovery_wait_ms(1000, 1000), day);
+    char m[64];
+    idn_mask_email("vera@example.org", m, sizeof m);
+    assert_string_equal(m, "v***@example.org");
+    idn_mask_email("@x", m, sizeof m);
+    assert_string_equal(m, "***");
+    idn_mask_email(NULL, m, sizeof m);
+    assert_string_equal(m, "***");
+
+    /* A recovery code is its own purpose: only by e-mail, only to a
+     * verified address, never accepted as a sign-in code, once. */
+    int64_t uid = new_user("recovery-1");
+    char label[96], code[] = "424242";
+    uint8_t h[32];
+    snprintf(label, sizeof label, "oob|%lld|email|recovery", (long long)uid);
+    idn_code_hash(d, label, code, h);
+    sqlite3_stmt *st = idn_prep(d, "INSERT INTO identity_oob_codes(user_id, channel, dest, "
+                                   "purpose, hash, created_ms, expires_ms) VALUES(?, 'email', "
+                                   "'a@b.c', 'recovery', ?, ?, ?)");
+    assert_non_null(st);
+    sqlite3_bind_int64(st, 1, uid);
+    sqlite3_bind_blob(st, 2, h, sizeof h, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, idn_now_ms());
+    sqlite3_bind_int64(st, 4, idn_now_ms() + IDN_OOB_TTL_MS);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    idn_done(d, st);
+    assert_int_equal(idn_exec_i(d,
+                                "INSERT INTO identity_oob_methods(user_id, channel, pending_dest) "
+                                "VALUES(?, 'email', 'a@b.c')",
+                                1, uid, 0, 0, 0),
+                     0);
+    assert_int_equal(idn_oob_check(d, uid, "email", "recovery", code), -1); /* unverified */
+    assert_int_equal(idn_exec_i(d,
+                                "UPDATE identity_oob_methods SET dest = 'a@b.c', verified_ms = 1 "
+                                "WHERE user_id = ?",
+                                1, uid, 0, 0, 0),
+                     0);
+    assert_int_equal(idn_oob_check(d, uid, "email", "auth", code), -1);   /* not a factor */
+    assert_int_equal(idn_oob_check(d, uid, "sms", "recovery", code), -1); /* e-mail only */
+    assert_int_equal(idn_oob_check(d, uid, "email", "recovery", "424243"), 0);
+    assert_int_equal(idn_oob_check(d, uid, "email", "recovery", code), 1);
+    assert_int_equal(idn_oob_check(d, uid, "email", "recovery", code), 0); /* once */
+}
+
 static void test_qr_svg(void **s)
 {
     (void)s;
@@ -526,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_gc_trims_sign_in_tables),
         cmocka_unit_test(test_step_up),
+        cmocka_unit_test(test_recovery_rules),
         cmocka_unit_test(test_qr_svg),
         cmocka_unit_test(test_jobs_share_a_commit),
         cmocka_unit_test(test_failing_job_takes_no_other_with_it),

@@ -89,10 +89,12 @@ static enum MHD_Result check_whatsapp(struct MHD_Connection *c, cJSON *j)
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!auth || strcmp(auth, "Bearer " WA_TOKEN) != 0)
         return reply(c, 401, "{\"error\":{\"code\":190,\"message\":\"Invalid OAuth token\"}}");
+    /* A phone in "to" or a business-scoped user id in "recipient": one. */
     if (!cJSON_IsString(cJSON_GetObjectItem(j, "messaging_product")) ||
         strcmp(cJSON_GetObjectItem(j, "messaging_product")->valuestring, "whatsapp") != 0 ||
-        !cJSON_IsString(cJSON_GetObjectItem(j, "to")))
-        problem("whatsapp: messaging_product=whatsapp and to are required");
+        cJSON_IsString(cJSON_GetObjectItem(j, "to")) ==
+            cJSON_IsString(cJSON_GetObjectItem(j, "recipient")))
+        problem("whatsapp: messaging_product=whatsapp and one of to / recipient are required");
     const cJSON *type = cJSON_GetObjectItem(j, "type");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "template") == 0) {
         const cJSON *t = cJSON_GetObjectItem(j, "template");
@@ -313,6 +315,45 @@ static void test_channels(void **state)
     notify_channels_free(n);
 }
 
+static void test_whatsapp_bsuid(void **state)
+{
+    (void)state;
+    assert_true(notify_whatsapp_is_bsuid("US.13491208655302741918"));
+    assert_true(notify_whatsapp_is_bsuid("HK.ENT.abc123")); /* a parent BSUID */
+    const char *bad[] = {"4915112345678", "us.1349", "US1349",  "US.", "US.12..3", "US.12.",
+                         "US.12 3",       "U.123",   "US.12-3", "",    NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(notify_whatsapp_is_bsuid(bad[i]));
+    char longest[NOTIFY_WA_BSUID_MAX + 2];
+    memset(longest, '7', sizeof longest - 1);
+    memcpy(longest, "DE.", 3);
+    longest[NOTIFY_WA_BSUID_MAX] = '\0';
+    assert_true(notify_whatsapp_is_bsuid(longest));
+    longest[NOTIFY_WA_BSUID_MAX] = '7';
+    longest[NOTIFY_WA_BSUID_MAX + 1] = '\0';
+    assert_false(notify_whatsapp_is_bsuid(longest));
+
+    notify_channels *n = channels();
+    pthread_mutex_lock(&fake.mu);
+    fake.n = 0;
+    pthread_mutex_unlock(&fake.mu);
+    int ra = 0;
+    assert_int_equal(notify_whatsapp_text(n, "US.13491208655302741918", "hi", &ra), NOTIFY_OK);
+    /* Copy-code templates need a phone: refused without a request. */
+    assert_int_equal(notify_whatsapp_code(n, "US.13491208655302741918", "123456", "en", &ra),
+                     NOTIFY_ERR_REFUSED);
+    assert_int_equal(notify_whatsapp_text(n, "not a recipient", "hi", &ra), NOTIFY_ERR_ARG);
+    assert_int_equal(notify_whatsapp_text(n, "+4915112345678", "hi", &ra), NOTIFY_OK);
+    pthread_mutex_lock(&fake.mu);
+    assert_int_equal(fake.n, 2);
+    assert_non_null(strstr(fake.log[0].body, "\"recipient\":\"US.13491208655302741918\""));
+    assert_null(strstr(fake.log[0].body, "\"to\""));
+    assert_non_null(strstr(fake.log[1].body, "\"to\":\"+4915112345678\""));
+    pthread_mutex_unlock(&fake.mu);
+    assert_string_equal(fake.problem, "");
+    notify_channels_free(n);
+}
+
 static void test_compose(void **state)
 {
     (void)state;
@@ -332,6 +373,19 @@ static void test_compose(void **state)
     free(t);
     assert_int_equal(notify_compose(EVT_TYPE_ORDER_SHIPPED, d, "en", NULL, &t), 0);
     assert_string_equal(t, "Order is on its way.");
+    free(t);
+    /* 2FA switched off: a notice only for the e-mail recovery, on every channel. */
+    assert_int_equal(notify_compose(EVT_TYPE_2FA_DISABLED, d, "en", NULL, &t), -1);
+    assert_false(notify_every_channel(EVT_TYPE_2FA_DISABLED, d));
+    cJSON_AddStringToObject(d, "reason", "email_recovery");
+    assert_true(notify_every_channel(EVT_TYPE_2FA_DISABLED, d));
+    assert_false(notify_every_channel(EVT_TYPE_2FA_ENABLED, d));
+    assert_int_equal(notify_compose(EVT_TYPE_2FA_DISABLED, d, "en", NULL, &t), 0);
+    assert_non_null(strstr(t, "reset by e-mail recovery"));
+    assert_non_null(strstr(t, "If this was not you"));
+    free(t);
+    assert_int_equal(notify_compose(EVT_TYPE_2FA_DISABLED, d, "zh", NULL, &t), 0);
+    assert_non_null(strstr(t, "如非本人操作"));
     free(t);
     assert_int_equal(notify_compose(EVT_TYPE_ORDER_COMPLETED, d, "en", NULL, &t), -1);
     assert_int_equal(notify_compose(EVT_TYPE_READINGS, d, "en", NULL, &t), -1);
@@ -440,6 +494,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_channels),
+        cmocka_unit_test(test_whatsapp_bsuid),
         cmocka_unit_test(test_compose),
         cmocka_unit_test(test_notifier),
     };

@@ -364,4 +364,13 @@ export default {
   'prof.female': 'female',
   'prof.male': 'male',
   'prof.optOut': 'Do not compare me with others (and leave me off leaderboards)',
+  'recovery.title': 'Lost your second factor? Recover by e-mail',
+  'recovery.intro': 'We send a code to the verified e-mail of your account. It switches two-step verification off and signs you out everywhere else; you then set up a new second factor. E-mail is for recovery only, never a sign-in factor.',
+  'recovery.send': 'Send a recovery code by e-mail',
+  'recovery.sent': 'Code sent to {to}. It is valid for 10 minutes.',
+  'recovery.codeLabel': 'Recovery code from the e-mail',
+  'recovery.submit': 'Reset two-step verification',
+  'err.recoveryEmail': 'Your account has no verified e-mail. Use a backup code, or contact support.',
+  'err.recoveryCooldown': 'This account was recovered recently. Try again tomorrow, or contact support.',
+  'err.noTwoFactor': 'Two-step verification is already off for this account. Close the app and sign in again.',
 };

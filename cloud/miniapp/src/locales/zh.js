@@ -364,4 +364,13 @@ export default {
   'prof.female': '女',
   'prof.male': '男',
   'prof.optOut': '不要将我与他人比较（也不上排行榜）',
+  'recovery.title': '丢失了第二重验证？通过电子邮件恢复',
+  'recovery.intro': '我们会向您账户已验证的邮箱发送验证码。它会关闭两步验证并退出其他所有会话；之后请设置新的第二重验证。电子邮件仅用于恢复，不能用于登录。',
+  'recovery.send': '通过电子邮件发送恢复码',
+  'recovery.sent': '验证码已发送至 {to}，10 分钟内有效。',
+  'recovery.codeLabel': '邮件中的恢复码',
+  'recovery.submit': '重置两步验证',
+  'err.recoveryEmail': '您的账户没有已验证的邮箱。请使用备用码，或联系客服。',
+  'err.recoveryCooldown': '该账户最近已恢复过。请明天再试，或联系客服。',
+  'err.noTwoFactor': '该账户的两步验证已关闭。请关闭应用后重新登录。',
 };

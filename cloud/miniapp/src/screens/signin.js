@@ -1,6 +1,6 @@
 // screens/signin.js - no session yet: the 2FA challenge after init data, the
 // one-time code from a WhatsApp/WeChat link, or how to open the app.
-import { finishMfa, sendMfaCode, sendWhatsAppCode, signInWithWhatsApp } from '../auth.js';
+import { finishMfa, recoverByEmail, sendMfaCode, sendRecoveryCode, sendWhatsAppCode, signInWithWhatsApp } from '../auth.js';
 import { errorNotice, errorText } from '../errors.js';
 import { t } from '../i18n.js';
 import { haptic, hideMainButton, setMainButton } from '../tg.js';
@@ -118,8 +118,54 @@ function challenge(view, opts) {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(); });
   update();
   view.append(section(null, form));
-  if (!ch.token) view.append(notice('error', t('err.app')));
+  if (ch.token) recovery(view, opts);
+  else view.append(notice('error', t('err.app')));
   setMainButton(t('mfa.submit'), submit);
   input.focus();
   return () => hideMainButton();
+}
+
+// Lost the second factor (and the backup codes): a code to the verified
+// e-mail resets two-step verification; the user sets up a new factor after.
+function recovery(view, opts) {
+  const ch = opts.challenge;
+  const input = h('input', { type: 'text', name: 'recovery-code', id: 'recovery-code', inputmode: 'numeric',
+                             autocomplete: 'one-time-code', maxlength: '8', autocapitalize: 'off', spellcheck: 'false' });
+  const codeField = field(t('recovery.codeLabel'), input);
+  codeField.hidden = true;
+  const msg = h('p', { class: 'form-error', role: 'alert' });
+  const note = h('p', { class: 'hint', role: 'status' });
+  const send = h('button', { type: 'button', class: 'secondary', id: 'recovery-send' }, t('recovery.send'));
+  const reset = h('button', { type: 'submit', class: 'secondary', id: 'recovery-submit', hidden: true }, t('recovery.submit'));
+  send.addEventListener('click', async () => {
+    msg.textContent = '';
+    send.disabled = true;
+    try {
+      const r = await sendRecoveryCode(ch);
+      note.textContent = t('recovery.sent', { to: r.destination || '' });
+      codeField.hidden = false;
+      reset.hidden = false;
+      input.focus();
+    } catch (e) { msg.textContent = errorText(e); }
+    send.disabled = false;
+  });
+  const form = h('form', { id: 'recovery-form', novalidate: true },
+    h('p', { class: 'hint' }, t('recovery.intro')), send, codeField, note, msg, reset);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    const code = input.value.replace(/\s+/g, '');
+    if (!code) { msg.textContent = t('signin.codeEmpty'); input.focus(); return; }
+    reset.disabled = true;
+    try {
+      const r = await recoverByEmail(ch, code);
+      if (r.user) { haptic('success'); hideMainButton(); opts.onSignedIn(r.user); return; }
+      msg.textContent = t('err.code');
+    } catch (e) {
+      haptic('error');
+      msg.textContent = errorText(e);
+    }
+    reset.disabled = false;
+  });
+  view.append(section(t('recovery.title'), form));
 }
