@@ -321,8 +321,10 @@ int idn_emit(idn *d, int64_t user_id, const char *type, const char *id_suffix, c
     snprintf(key, sizeof key, "%lld", (long long)user_id);
     snprintf(id, sizeof id, "user/%lld/%s", (long long)user_id, id_suffix);
     snprintf(subject, sizeof subject, "user/%lld", (long long)user_id);
-    int rc = outbox_add(d->db, EVT_TOPIC_IDENTITY, key, id, type, "fitgate-core/identity", subject,
-                        data);
+    sqlite3_stmt *st = idn_prep(d, OUTBOX_INSERT_SQL);
+    int rc = outbox_add_prepared(st, EVT_TOPIC_IDENTITY, key, id, type, "fitgate-core/identity",
+                                 subject, data);
+    idn_done(d, st);
     cJSON_Delete(data);
     return rc;
 }

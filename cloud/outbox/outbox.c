@@ -60,37 +60,48 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int outbox_add(sqlite3 *db, const char *topic, const char *key, const char *id, const char *type,
-               const char *source, const char *subject, const cJSON *data)
+int outbox_add_prepared(sqlite3_stmt *insert, const char *topic, const char *key, const char *id,
+                        const char *type, const char *source, const char *subject,
+                        const cJSON *data)
 {
     char *value = NULL;
     size_t len = 0;
-    if (!topic || evt_encode(id, type, source, subject, data, &value, &len) != 0) {
+    if (!insert || !topic || evt_encode(id, type, source, subject, data, &value, &len) != 0) {
         log_error("outbox_add", "cannot encode the event", "type", type ? type : "?");
         return -1;
     }
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO outbox(topic, key, value, created_ms)"
-                                " VALUES(?, ?, ?, ?)",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
-        if (key)
-            sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, value, (int)len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, wall_ms());
-        rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
+    sqlite3_bind_text(insert, 1, topic, -1, SQLITE_STATIC);
+    if (key)
+        sqlite3_bind_text(insert, 2, key, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(insert, 2);
+    sqlite3_bind_blob(insert, 3, value, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 4, wall_ms());
+    int rc = sqlite3_step(insert);
+    if (rc != SQLITE_DONE)
+        log_error("outbox_add", "cannot write the event", "error",
+                  sqlite3_errmsg(sqlite3_db_handle(insert)), "type", type);
+    sqlite3_reset(insert);
+    sqlite3_clear_bindings(insert);
     free(value);
-    if (rc != SQLITE_DONE) {
-        log_error("outbox_add", "cannot write the event", "error", sqlite3_errmsg(db), "type",
-                  type);
+    if (rc != SQLITE_DONE)
         return -1;
-    }
     metric_add(&m_added, 1);
     return 0;
+}
+
+int outbox_add(sqlite3 *db, const char *topic, const char *key, const char *id, const char *type,
+               const char *source, const char *subject, const cJSON *data)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, OUTBOX_INSERT_SQL, -1, &st, NULL) != SQLITE_OK) {
+        log_error("outbox_add", "cannot write the event", "error", sqlite3_errmsg(db), "type",
+                  type ? type : "?");
+        return -1;
+    }
+    int rc = outbox_add_prepared(st, topic, key, id, type, source, subject, data);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* ---- relay ---- */

@@ -37,6 +37,14 @@ int outbox_init(sqlite3 *db);
 int outbox_add(sqlite3 *db, const char *topic, const char *key, const char *id, const char *type,
                const char *source, const char *subject, const cJSON *data);
 
+/* The same with a statement prepared from OUTBOX_INSERT_SQL that the caller
+ * keeps between calls (it is reset here, not finalized): for hot paths,
+ * where preparing the statement costs as much as the insert. */
+#define OUTBOX_INSERT_SQL "INSERT INTO outbox(topic, key, value, created_ms) VALUES(?, ?, ?, ?)"
+int outbox_add_prepared(sqlite3_stmt *insert, const char *topic, const char *key, const char *id,
+                        const char *type, const char *source, const char *subject,
+                        const cJSON *data);
+
 typedef struct outbox_relay outbox_relay;
 
 /* Start relaying the outbox of the SQLite file at db_path to b. Keeps ev and
