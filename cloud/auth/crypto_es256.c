@@ -11,7 +11,8 @@
  * keys; every request verifies against one of the few public keys in the
  * JWKS). An EVP_PKEY is immutable once built, and OpenSSL 3 allows several
  * threads to sign or verify with one key at once, each with its own
- * EVP_MD_CTX; the caches hand out a reference under a mutex.
+ * context (a signing one is kept per thread); the caches hand out a
+ * reference under a mutex.
  *
  * Nonces are random (OpenSSL 3.0 has no RFC 6979): with the kernel CSPRNG
  * behind OpenSSL's DRBG that is the standard practice.
@@ -24,6 +25,7 @@
 #include <openssl/param_build.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto.h"
@@ -156,18 +158,76 @@ int crypto_es256_keygen(uint8_t priv[CRYPTO_ES256_PRIV], uint8_t pub[CRYPTO_ES25
     return -1;
 }
 
+/* A signing context per thread, for the key it last signed with: setting
+ * one up (EVP_DigestSignInit: provider fetches, a new EVP_PKEY_CTX) cost
+ * about a quarter of each signature. It holds a reference to its key, so a
+ * key the cache dropped cannot be mistaken for a new one at the same
+ * address. Freed when its thread ends. */
+typedef struct sign_ctx {
+    EVP_PKEY *pk;
+    EVP_PKEY_CTX *ctx;
+} sign_ctx;
+
+static pthread_key_t sign_key;
+static pthread_once_t sign_once = PTHREAD_ONCE_INIT;
+static int sign_key_ok;
+
+static void sign_ctx_free(void *p)
+{
+    sign_ctx *s = p;
+    EVP_PKEY_CTX_free(s->ctx);
+    EVP_PKEY_free(s->pk);
+    free(s);
+}
+
+static void sign_key_make(void)
+{
+    sign_key_ok = pthread_key_create(&sign_key, sign_ctx_free) == 0;
+}
+
+/* This thread's signing context for pk, or NULL. */
+static EVP_PKEY_CTX *sign_ctx_get(EVP_PKEY *pk)
+{
+    pthread_once(&sign_once, sign_key_make);
+    if (!sign_key_ok)
+        return NULL;
+    sign_ctx *s = pthread_getspecific(sign_key);
+    if (s && s->pk == pk)
+        return s->ctx;
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s)) || pthread_setspecific(sign_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    EVP_PKEY_CTX_free(s->ctx);
+    EVP_PKEY_free(s->pk);
+    s->ctx = NULL;
+    s->pk = NULL;
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+    if (!c || EVP_PKEY_sign_init(c) != 1) {
+        EVP_PKEY_CTX_free(c);
+        return NULL;
+    }
+    EVP_PKEY_up_ref(pk);
+    s->pk = pk;
+    s->ctx = c;
+    return c;
+}
+
 int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, size_t len,
                       uint8_t sig[CRYPTO_ES256_SIG])
 {
     EVP_PKEY *pk = pkey_get(priv, 1);
     if (!pk)
         return -1;
-    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, msg, len);
+    EVP_PKEY_CTX *c = sign_ctx_get(pk);
     unsigned char der[80];
     size_t dlen = sizeof der;
     ECDSA_SIG *es = NULL;
-    int ok = m && EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, pk) == 1 &&
-             EVP_DigestSign(m, der, &dlen, msg, len) == 1;
+    int ok = c && EVP_PKEY_sign(c, der, &dlen, digest, sizeof digest) == 1;
     if (ok) {
         const unsigned char *p = der;
         const BIGNUM *r, *s;
@@ -178,7 +238,6 @@ int crypto_es256_sign(const uint8_t priv[CRYPTO_ES256_PRIV], const void *msg, si
         }
     }
     ECDSA_SIG_free(es);
-    EVP_MD_CTX_free(m);
     EVP_PKEY_free(pk);
     return ok ? 0 : -1;
 }

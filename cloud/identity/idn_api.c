@@ -271,7 +271,10 @@ static int signin_run(idn *d, void *arg)
     if (rc == 0)
         rc = idn_register(d, "telegram", j->sub, j->name, j->lang, idn_now_ms(), &j->uid,
                           &j->created);
-    if (rc == 0 && (j->methods = idn_mfa_methods(d, j->uid)) < 0)
+    /* An account made just now has no second factor to ask for. */
+    if (rc == 0)
+        j->methods = j->created ? 0 : idn_mfa_methods(d, j->uid);
+    if (rc == 0 && j->methods < 0)
         rc = -1;
     if (rc == 0 && j->methods == 0)
         rc = idn_session_create(d, j->uid, "telegram", 0, j->ip, j->ua, &j->t);

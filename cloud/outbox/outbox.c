@@ -17,6 +17,7 @@
 
 #define OUTBOX_BATCH      256
 #define OUTBOX_IDLE_US    20000   /* poll interval while the table is empty */
+#define OUTBOX_GATHER_US  5000    /* after a batch that emptied the table */
 #define OUTBOX_BACKOFF_US 1000000 /* after a failed publish */
 
 static const char *const outbox_schema = "CREATE TABLE IF NOT EXISTS outbox ("
@@ -196,11 +197,16 @@ static uint64_t relay_step(outbox_relay *r)
             return 2000; /* the bus is still working on it */
         r->in_flight = 0;
         if (r->result == BUS_OK && rows_delete(r) == 0) {
-            r->published += r->nrows;
-            metric_add(&m_published, (int64_t)r->nrows);
+            size_t n = r->nrows;
+            r->published += n;
+            metric_add(&m_published, (int64_t)n);
             rows_clear(r);
             metric_set(&m_pending, 0);
-            return 0; /* more may wait */
+            /* A full batch: more wait. Otherwise gather a little first:
+             * each round is a write on the module's database, and every
+             * write from another connection empties the page cache of the
+             * connections writing the events (sign-ins, under load). */
+            return n == OUTBOX_BATCH ? 0 : OUTBOX_GATHER_US;
         }
         metric_add(&m_failed, 1);
         log_warn("outbox_publish_failed", "outbox batch not published; retrying", "status",
