@@ -386,6 +386,7 @@ def totp(secret_b32, step=30):
 def enable_totp(api, token):
     st, s, _ = api.call("POST", "/api/v1/me/2fa/totp/setup", {}, token=token)
     assert st == 200, s
+    check_schema(load_spec(), comp(load_spec(), "TotpSetup"), s)
     st, c, _ = api.call("POST", "/api/v1/me/2fa/totp/confirm", {"code": totp(s["secret"])},
                         token=token)
     assert st == 200, c
@@ -500,6 +501,9 @@ def test_journeys_match_the_schemas(env):
     tok = sess["token"]
     _, me, _ = api.call("GET", "/api/v1/me", token=tok)
     check_schema(spec, comp(spec, "User"), me)
+    check_schema(spec, comp(spec, "Me"), me)
+    with pytest.raises(AssertionError):
+        check_schema(spec, comp(spec, "Me"), {**me, "mfa_enabled": "no"})
     st, me2, _ = api.call("GET", "/api/v1/me", cookie=tok)  # the cookie is a user token too
     assert st == 200 and me2["id"] == me["id"]
     _, r, _ = api.call("POST", "/api/v1/session/refresh", {"refresh_token": sess["refresh_token"]})
@@ -689,8 +693,16 @@ def test_journeys_match_the_schemas(env):
     st, page, h = api.call("GET", "/")
     assert st == 200 and h["Content-Type"].startswith("text/html") and "fitgate" in page
 
-    # a challenge, too (last: this user now has TOTP)
-    enable_totp(api, tok)
+    # second factors; a challenge, too (last: this user now has TOTP)
+    _, tfa, _ = api.call("GET", "/api/v1/me/2fa", token=tok)
+    check_schema(spec, comp(spec, "TwoFactorStatus"), tfa)
+    assert tfa["enabled"] is False and tfa["methods"] == []
+    on = enable_totp(api, tok)
+    check_schema(spec, comp(spec, "Enabled"), on)
+    assert len(on["backup_codes"]) == 10
+    _, sl, _ = api.call("GET", "/api/v1/sessions", token=tok)
+    check_schema(spec, comp(spec, "Sessions"), sl)
+    assert [x["current"] for x in sl["sessions"]].count(True) == 1
     st, ch, _ = api.call("POST", "/api/v1/session", {"init_data": init_data(person, DEV_BOT_TOKEN)})
     assert st == 200
     check_schema(spec, comp(spec, "MfaChallenge"), ch)
