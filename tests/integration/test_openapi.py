@@ -535,6 +535,14 @@ def test_journeys_match_the_schemas(env):
     st, e, _ = api.call("GET", "/api/v1/gateways/gw-quiet/nearby", token=tok)
     assert st == 404 and e["error"] == "no_snapshot"
     check_schema(spec, comp(spec, "Error"), e)
+    # what is not a JSON object is not a snapshot: never served as one
+    for gw, junk in ((GW, b"{not json"), ("gw-junk", b"<b>hi</b>"), ("gw-junk", b"[1]")):
+        env.gw.c.publish(f"fit/v1/gw/{gw}/nearby", junk, qos=1, retain=True).wait_for_publish()
+    time.sleep(0.3)
+    st, near, _ = api.call("GET", f"/api/v1/gateways/{GW}/nearby", token=tok)
+    assert st == 200 and near == env.gw.snapshot, near  # the last good one
+    st, e, _ = api.call("GET", "/api/v1/gateways/gw-junk/nearby", token=tok)
+    assert st == 404 and e["error"] == "no_snapshot", (st, e)
     st, p, _ = api.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": STRAP}, token=tok)
     assert st == 200, p
     check_schema(spec, schema_of(spec, "/api/v1/devices/bind", "post", 200), p)
