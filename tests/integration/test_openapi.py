@@ -222,6 +222,16 @@ def test_spec_matches_route_tables():
         if access in ("internal", "admin"):
             assert "403" in op["responses"], f"{where}: 403 undocumented"
         documented[key] = where
+    # the regex read every entry of every table, and every table is served
+    sources = "".join(open(f, errors="replace").read() for f in
+                      glob.glob(os.path.join(ROOT, "cloud", "**", "*.c"), recursive=True))
+    tables = re.findall(r"const api_route (\w+)\[\] = \{(.*?)\n\};", sources, re.S)
+    assert len(tables) >= 8, [t[0] for t in tables]
+    for table, entries in tables:
+        assert len(re.findall(r"^\s*\{", entries, re.M)) == len(ROUTE_RE.findall(entries)), \
+            f"{table}: an entry the route regex does not read"
+        assert re.search(r"api_add_routes\([^;]*\b" + table + r"\b", sources), \
+            f"{table} is never passed to api_add_routes"
     missing = sorted(f"{m.upper()} {p} ({routes[(m, p)][2]})" for m, p in routes
                      if (m, p) not in documented)
     assert not missing, f"routes without documentation in docs/api/openapi.yaml: {missing}"
