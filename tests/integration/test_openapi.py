@@ -179,6 +179,11 @@ def access_of(op):
     return kinds.pop() if kinds else "public"
 
 
+OP_KEYS = {"tags", "summary", "description", "operationId", "parameters", "requestBody",
+           "responses", "security", "deprecated"}
+RESPONSE_KEYS = {"description", "headers", "content", "links"}
+
+
 def test_spec_matches_route_tables():
     spec = load_spec()
     assert spec["openapi"].startswith("3.1")
@@ -198,8 +203,12 @@ def test_spec_matches_route_tables():
         for name in re.findall(r"\{([^}]+)\}", path):
             assert any(p["name"] == name and p["in"] == "path" for p in op.get("parameters", [])), \
                 f"{where}: path parameter {name} not declared"
+        # the shape of OpenAPI 3.1 objects (a YAML slip such as
+        # {description: a, text/plain} makes a key of its own)
+        assert set(op) <= OP_KEYS or all(k.startswith("x-") for k in set(op) - OP_KEYS), where
         for status, r in op["responses"].items():
             r = _schema(spec, r)
+            assert "description" in r and set(r) <= RESPONSE_KEYS, f"{where} {status}: {r}"
             for c in r.get("content", {}).values():
                 _schema(spec, c["schema"])  # every $ref resolves
             if str(status)[0] in "45" and "application/json" in r.get("content", {}):
