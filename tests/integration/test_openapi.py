@@ -368,16 +368,20 @@ provider_timeout_ms = 1500
                                   f"--enrol-ca-cert={e.ca.ca_crt}",
                                   f"--enrol-ca-key={e.ca.ca_key}",
                                   "--devices-cmd-timeout-ms=1000", f"--miniapp-dir={miniapp}"])
-    e.stack.start_brokers()
-    e.stack.start_core()
-    e.api = Api(e.stack.http_port)
-    e.gw = FakeGateway(e.stack.cloud_port)
-    e.admin = cli_token(e, "openapi-ops", "--admin")
-    e.internal = cli_token(e, "notifier")
-    yield e
-    e.gw.close()
-    codes = e.stack.stop()
-    e.yk.close()
+    e.gw = None
+    try:
+        e.stack.start_brokers()
+        e.stack.start_core()
+        e.api = Api(e.stack.http_port)
+        e.gw = FakeGateway(e.stack.cloud_port)
+        e.admin = cli_token(e, "openapi-ops", "--admin")
+        e.internal = cli_token(e, "notifier")
+        yield e
+    finally:
+        if e.gw:
+            e.gw.close()
+        codes = e.stack.stop()
+        e.yk.close()
     with open(os.path.join(d, "core.log"), errors="replace") as f:
         log = f.read()
     assert "Sanitizer" not in log and "runtime error" not in log, log[-3000:]
