@@ -355,6 +355,15 @@ static void on_result(fitdevices *d, cJSON *m)
 
 static void on_nearby(fitdevices *d, const char *gw, const char *payload, int len)
 {
+    /* Served as it is (application/json): only a JSON object, as results and
+     * events; anything else leaves the last good snapshot in place. */
+    cJSON *m = len > 0 && len <= 65536 ? cJSON_ParseWithLength(payload, (size_t)len) : NULL;
+    bool ok = cJSON_IsObject(m);
+    cJSON_Delete(m);
+    if (!ok) {
+        metric_add(&m_bad, 1);
+        return;
+    }
     char *copy = strndup(payload, (size_t)len);
     if (!copy)
         return;
