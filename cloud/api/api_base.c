@@ -203,7 +203,7 @@ static int h_launch(void *ctx, api_req *rq)
 
 const api_route api_base_routes[] = {
     {"GET", "/healthz", API_PUBLIC, "health", h_healthz},
-    {"GET", "/readyz", API_PUBLIC, "health", h_readyz},
+    {"GET", "/readyz", API_PUBLIC, "ready", h_readyz},
     {"GET", "/metrics", API_PUBLIC, "metrics", h_metrics},
     {"GET", "/api/v1/readings", API_USER, "readings", h_readings},
     {"GET", "/api/v1/live", API_USER, "live", h_live},

@@ -175,9 +175,10 @@ stepup_amount_minor = {STEPUP_MINOR}
         return [e for e in evs if e["subject"] == f"order/{oid}"]
 
     def close(self):
-        return self.stack.stop()
+        codes = self.stack.stop()
         self.yk.close()
         self.tg.close()
+        return codes
 
 
 @pytest.fixture(scope="module")
