@@ -109,8 +109,13 @@ static void *run(void *arg)
         if (fd >= 0 && write(fd, req, (size_t)len) == len)
             st = read_response(fd, resp, sizeof resp, &close_after);
         j->lat_ms[i] = now_ms() - t0;
-        if (st != 200)
+        if (st != 200) {
+            /* Say why (once per connection): a benchmark with errors is no
+             * figure, and the status tells which kind of failure. */
+            if (!j->errors)
+                fprintf(stderr, "bench_signin: request %zu answered %d\n", i, st);
             j->errors++;
+        }
         if ((st != 200 || close_after) && fd >= 0) {
             close(fd);
             fd = -1;

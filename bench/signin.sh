@@ -25,7 +25,7 @@ trap 'kill $core 2>/dev/null; wait $core 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ -f "$work/ready" ] && break; sleep 0.1; done
 [ -f "$work/ready" ] || { echo "fitgate-core did not start" >&2; cat "$work/core.log" >&2; exit 1; }
 lines=()
-for conns in 1 4 16; do
+for conns in 1 4 16 32; do
   for _ in $(seq 1 "$runs"); do
     lines+=("$("$build/bin/bench_signin" "$port" "$conns" $((requests * 5)) static /healthz)")
     echo "${lines[-1]}"
