@@ -15,10 +15,12 @@
 #include "fitcommon/log.h"
 #include "fitcommon/metrics.h"
 
-#define OUTBOX_BATCH      256
-#define OUTBOX_IDLE_US    20000   /* poll interval while the table is empty */
-#define OUTBOX_GATHER_US  5000    /* after a batch that emptied the table */
-#define OUTBOX_BACKOFF_US 1000000 /* after a failed publish */
+#define OUTBOX_BATCH       256
+#define OUTBOX_IDLE_US     20000   /* poll interval while the table is empty */
+#define OUTBOX_GATHER_US   5000    /* after a batch that emptied the table */
+#define OUTBOX_DELETE_US   1000000 /* delete rounds at most this often under load */
+#define OUTBOX_DELETE_ROWS 1000    /* rows per delete transaction */
+#define OUTBOX_BACKOFF_US  1000000 /* after a failed publish */
 
 static const char *const outbox_schema = "CREATE TABLE IF NOT EXISTS outbox ("
                                          " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -125,6 +127,10 @@ struct outbox_relay {
     bus_status result;
     int done;
     uint64_t published;
+    int64_t sent_seq;    /* every row up to here is durable on the bus */
+    int64_t deleted_seq; /* and every row up to here is gone from the table */
+    uint64_t deleted_us; /* when (CLOCK_MONOTONIC) */
+    int deleting;        /* a round of deletes is under way */
 };
 
 static void rows_clear(outbox_relay *r)
@@ -140,10 +146,13 @@ static void rows_clear(outbox_relay *r)
 static int rows_load(outbox_relay *r)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(r->db, "SELECT seq, topic, key, value FROM outbox ORDER BY seq LIMIT ?",
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT seq, topic, key, value FROM outbox WHERE seq > ? ORDER BY seq "
+                           "LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_int(st, 1, OUTBOX_BATCH);
+    sqlite3_bind_int64(st, 1, r->sent_seq); /* seq only grows (AUTOINCREMENT) */
+    sqlite3_bind_int(st, 2, OUTBOX_BATCH);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && r->nrows < OUTBOX_BATCH) {
         row *w = &r->rows[r->nrows];
@@ -177,17 +186,49 @@ static void on_published(void *ctx, bus_status status)
     r->done = 1;
 }
 
-/* The batch is durable on the bus: forget it here. */
-static int rows_delete(outbox_relay *r)
+static uint64_t mono_us(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Forget the rows the bus holds durably. Not after every batch: each delete
+ * is a write on the module's database, and a write from another connection
+ * empties the page cache of every connection that writes events (the
+ * sign-ins, under load). So a round of deletes starts at most once every
+ * OUTBOX_DELETE_US, or when the table has been caught up with, and goes
+ * OUTBOX_DELETE_ROWS rows per transaction (one step each), so that no single
+ * delete holds the write lock long. The cursor (sent_seq) keeps rows from
+ * going twice meanwhile; after a crash the undeleted ones go again, which
+ * consumers already handle (events carry stable ids). */
+static void rows_forget(outbox_relay *r, int now)
+{
+    uint64_t t = mono_us();
+    if (r->sent_seq <= r->deleted_seq ||
+        (!now && !r->deleting && t - r->deleted_us < OUTBOX_DELETE_US))
+        return;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(r->db, "DELETE FROM outbox WHERE seq <= ?", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(r->db,
+                                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE seq "
+                                "<= ? ORDER BY seq LIMIT ?)",
+                                -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, r->rows[r->nrows - 1].seq);
+        sqlite3_bind_int64(st, 1, r->sent_seq);
+        sqlite3_bind_int(st, 2, OUTBOX_DELETE_ROWS);
         rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    if (rc != SQLITE_DONE) {
+        log_warn("outbox_delete", "cannot delete published events; trying later", "error",
+                 sqlite3_errmsg(r->db));
+        return;
+    }
+    r->deleting = sqlite3_changes(r->db) == OUTBOX_DELETE_ROWS; /* more to go */
+    if (!r->deleting) {
+        r->deleted_seq = r->sent_seq;
+        r->deleted_us = t;
+    }
 }
 
 static uint64_t relay_step(outbox_relay *r)
@@ -196,16 +237,16 @@ static uint64_t relay_step(outbox_relay *r)
         if (!r->done)
             return 2000; /* the bus is still working on it */
         r->in_flight = 0;
-        if (r->result == BUS_OK && rows_delete(r) == 0) {
+        if (r->result == BUS_OK) {
             size_t n = r->nrows;
+            r->sent_seq = r->rows[n - 1].seq;
             r->published += n;
             metric_add(&m_published, (int64_t)n);
             rows_clear(r);
             metric_set(&m_pending, 0);
-            /* A full batch: more wait. Otherwise gather a little first:
-             * each round is a write on the module's database, and every
-             * write from another connection empties the page cache of the
-             * connections writing the events (sign-ins, under load). */
+            rows_forget(r, 0);
+            /* A full batch: more wait. Otherwise gather a little first, so
+             * that a round carries more than one event under load. */
             return n == OUTBOX_BATCH ? 0 : OUTBOX_GATHER_US;
         }
         metric_add(&m_failed, 1);
@@ -219,8 +260,10 @@ static uint64_t relay_step(outbox_relay *r)
         log_error("outbox_read", "cannot read the outbox", "error", sqlite3_errmsg(r->db));
         return OUTBOX_BACKOFF_US;
     }
-    if (r->nrows == 0)
+    if (r->nrows == 0) {
+        rows_forget(r, 1); /* caught up: nothing is lost by deleting now */
         return OUTBOX_IDLE_US;
+    }
     bus_msg msgs[OUTBOX_BATCH];
     for (size_t i = 0; i < r->nrows; i++)
         msgs[i] = (bus_msg){r->rows[i].topic, r->rows[i].key, r->rows[i].value, r->rows[i].len};
@@ -283,8 +326,11 @@ void outbox_relay_free(outbox_relay *r)
         r->timer = sd_event_source_disable_unref(r->timer);
         return;
     }
-    if (r->in_flight && r->result == BUS_OK)
-        rows_delete(r);
+    if (r->in_flight && r->result == BUS_OK && r->nrows)
+        r->sent_seq = r->rows[r->nrows - 1].seq;
+    rows_forget(r, 1);
+    for (int i = 0; r->deleting && i < 1000; i++)
+        rows_forget(r, 1);
     r->timer = sd_event_source_disable_unref(r->timer);
     rows_clear(r);
     sqlite3_close(r->db);

@@ -5,8 +5,10 @@
  * WorkoutCompleted, OrderPaid, ...) calls outbox_add() on the same SQLite
  * connection, inside the same open transaction. The relay, on the core's event
  * loop, publishes outbox rows to the bus in insertion order and deletes them
- * only when the bus reports them durable; a crash in between publishes them
- * again (at-least-once: consumers dedupe on the event id, which is stable).
+ * only when the bus reports them durable (in rounds, about once a second
+ * under load: each delete is a write that empties the other connections'
+ * page caches); a crash in between publishes them again (at-least-once:
+ * consumers dedupe on the event id, which is stable).
  *
  * The outbox table lives in the core's SQLite file (data_dir/core.db) and is
  * touched only through this header.

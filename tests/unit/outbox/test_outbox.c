@@ -88,6 +88,18 @@ static int rows_left(fixture *f)
     return n;
 }
 
+/* Run the loop until the published rows are deleted (the relay deletes once
+ * it has caught up with the table, or once a second under load) or ms pass;
+ * the rows left. */
+static int run_until_deleted(fixture *f, int ms)
+{
+    for (int i = 0; i < ms / 5 && rows_left(f) > 0; i++) {
+        sd_event_run(f->ev, 5000);
+        bus_poll(f->b, 0);
+    }
+    return rows_left(f);
+}
+
 /* Run the loop (and the bus) until pred holds or ms pass. */
 static void run_for(fixture *f, outbox_relay *r, uint64_t want, int ms)
 {
@@ -134,7 +146,8 @@ static void test_transaction_and_order(void **state)
     assert_int_equal(outbox_relay_new(&r, f->ev, f->b, f->core), 0);
     run_for(f, r, 300, 5000);
     assert_int_equal(outbox_relay_published(r), 300);
-    assert_int_equal(rows_left(f), 0);
+    assert_int_equal(run_until_deleted(f, 3000), 0);
+    assert_int_equal(outbox_relay_published(r), 300); /* each went once */
     assert_int_equal(consume_all(f->b, "g1", 1000, NULL), 300);
     outbox_relay_free(r);
 }
@@ -151,7 +164,7 @@ static void test_survives_restart(void **state)
     assert_int_equal(rows_left(f), 5);
     assert_int_equal(outbox_relay_new(&r, f->ev, f->b, f->core), 0);
     run_for(f, r, 5, 3000);
-    assert_int_equal(rows_left(f), 0);
+    assert_int_equal(run_until_deleted(f, 3000), 0);
     assert_int_equal(consume_all(f->b, "g2", 100, NULL), 5);
     outbox_relay_free(r);
 }
@@ -179,7 +192,7 @@ static void test_failed_publish_retried(void **state)
     assert_int_equal(outbox_relay_new(&r, f->ev, f->b, f->core), 0);
     run_for(f, r, 4, 15000);
     assert_int_equal(outbox_relay_published(r), 4);
-    assert_int_equal(rows_left(f), 0);
+    assert_int_equal(run_until_deleted(f, 3000), 0);
     int64_t first = 0;
     int n = consume_all(f->b, "g3", 4, &first);
     assert_true(n >= 4);
