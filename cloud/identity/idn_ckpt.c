@@ -12,7 +12,6 @@
  * If checkpoints cannot keep up (a long reader pins the WAL), the WAL grows;
  * past IDN_CKPT_HARD pages a commit checkpoints inline once more, so the WAL
  * stays bounded whatever happens. */
-#include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
