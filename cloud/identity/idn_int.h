@@ -18,8 +18,8 @@
 #define IDN_AUD_ADMIN     "fitgate-admin"
 #define IDN_TYP_ACCESS    "at+jwt"
 #define IDN_TYP_LINK      "link+jwt"
-#define IDN_TOKEN_BYTES   32 /* refresh / mfa tokens: 256 random bits */
-#define IDN_TOKEN_LEN     43 /* base64url of 32 bytes */
+#define IDN_TOKEN_BYTES   32                       /* refresh / mfa tokens: 256 random bits */
+#define IDN_TOKEN_LEN     43                       /* base64url of 32 bytes */
 #define IDN_REFRESH_MAX   (20 + 1 + IDN_TOKEN_LEN) /* "<session id>.<token>" */
 #define IDN_MFA_TTL_MS    (5LL * 60 * 1000)
 #define IDN_OOB_TTL_MS    (10LL * 60 * 1000)
