@@ -265,6 +265,65 @@ def test_register_tokens_refresh_logout(env):
 
 # ---------------------------------------------------------------- 2FA
 
+def test_concurrent_sign_ins_share_commits_not_results(env):
+    """Sign-ins arriving together are written in shared transactions (group
+    commit, ADR 0005). Each still gets its own answer: the same init data
+    sent by many connections at once is accepted exactly once (the others
+    are replays), every distinct user gets one account and a working
+    session, and a user signing in on many connections at once gets
+    distinct sessions."""
+    import threading
+
+    api = env.api
+    same = init_data(tg_user("Twin"), DEV_BOT_TOKEN)
+    distinct = [tg_user(f"Crowd{i}") for i in range(40)]
+    repeat = tg_user("Busy")
+    repeat_data = [init_data(dict(repeat), DEV_BOT_TOKEN) for _ in range(10)]
+    jobs = [("same", same)] * 12 + [("distinct", init_data(u, DEV_BOT_TOKEN)) for u in distinct]
+    jobs += [("repeat", d) for d in repeat_data]
+    results = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(jobs))
+
+    def run(kind, data):
+        start.wait()
+        st, body, _ = api.call("POST", "/api/v1/session", {"init_data": data})
+        with lock:
+            results.append((kind, st, body))
+
+    threads = [threading.Thread(target=run, args=j) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    same_ok = [b for k, st, b in results if k == "same" and st == 200]
+    same_replay = [b for k, st, b in results if k == "same" and st == 409]
+    assert len(same_ok) == 1 and len(same_replay) == 11, [(k, st) for k, st, _ in results]
+    assert all(b["error"] == "replay" for b in same_replay)
+    ok = [b for k, st, b in results if k == "distinct" and st == 200]
+    assert len(ok) == len(distinct)
+    assert len({b["user"]["id"] for b in ok}) == len(distinct)  # one account each
+    assert all(b["registered"] for b in ok)
+    rep = [b for k, st, b in results if k == "repeat"]
+    assert all(st == 200 for k, st, _ in results if k == "repeat")
+    assert len({b["user"]["id"] for b in rep}) == 1  # one account, however many at once
+    assert sum(b["registered"] for b in rep) == 1
+    assert len({b["session_id"] for b in rep}) == len(rep)
+    # every session works, and its refresh token names it
+    for b in ok[:5] + rep[:3]:
+        st, me, _ = api.call("GET", "/api/v1/me", token=b["token"])
+        assert st == 200 and me["id"] == b["user"]["id"]
+        assert b["refresh_token"].startswith(f"{b['session_id']}.")
+    # UserRegistered once per account, in the same transaction as the account
+    con = sqlite3.connect(env.db)
+    try:
+        n = con.execute("SELECT count(*) FROM identity_audit WHERE event = 'registered' AND "
+                        "user_id = ?", (rep[0]["user"]["id"],)).fetchone()[0]
+    finally:
+        con.close()
+    assert n == 1
+
+
 def enable_totp(api, token):
     st, s, _ = api.call("POST", "/api/v1/me/2fa/totp/setup", {}, token=token)
     assert st == 200, s
