@@ -64,7 +64,8 @@ wait_port "$LOCAL_PORT"; wait_port "$CLOUD_PORT"
 demo=$(for i in $(seq 1 "$DEVICES"); do printf 'sim-%04d,' "$i"; done)
 "$BIN/fitgate-core" --role=all --data-dir="$RUN/core" --mqtt-port="$CLOUD_PORT" \
   --http-port="$HTTP_PORT" --miniapp-dir="$ROOT/cloud/miniapp/dist" --dev=1 \
-  --dev-demo-devices="${demo%,}" --legacy-db="$RUN/legacy.db" 2>>"$RUN/core.log" & pids+=($!)
+  --dev-demo-devices="${demo%,}" --dev-demo-gateways=gw-dev --legacy-db="$RUN/legacy.db" \
+  2>>"$RUN/core.log" & pids+=($!)
 wait_port "$HTTP_PORT"
 "$BIN/fitgate-edge" --gateway-id=gw-dev --spool-path="$RUN/edge/spool.db" \
   --local-port="$LOCAL_PORT" --cloud-port="$CLOUD_PORT" \

@@ -43,6 +43,9 @@ typedef struct api_config {
 int api_new(api **out, const api_config *cfg);
 /* Start serving (after every api_add_routes). 0 or -1 (logged). */
 int api_serve(api *a);
+/* Dev mode only: make sure the demo user exists and give its id (modules
+ * that prepare demo data of their own). -1 outside dev mode. */
+int api_demo_user(api *a, int64_t *user_id);
 /* api_new + api_serve, for callers without modules. */
 int api_start(api **out, const api_config *cfg);
 void api_stop(api *a);

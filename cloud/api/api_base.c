@@ -154,6 +154,13 @@ static int bind_demo_devices(api *a, int64_t user_id)
     return rc;
 }
 
+int api_demo_user(api *a, int64_t *user_id)
+{
+    if (!a || !a->dev_mode || !a->tg_user)
+        return -1;
+    return a->tg_user(a->tg_user_ctx, a->demo_tg_id, "Demo", "demo", user_id) == 0 ? 0 : -1;
+}
+
 /* Dev mode: the demo user exists and owns the demo devices from the start,
  * so readings that arrive before anyone opens the mini app are theirs. */
 int api_base_prepare_demo(api *a)
@@ -163,7 +170,7 @@ int api_base_prepare_demo(api *a)
         log_error("dev_demo", "dev mode needs the identity module (api_set_tg_user_fn)");
         return -1;
     }
-    if (a->tg_user(a->tg_user_ctx, a->demo_tg_id, "Demo", "demo", &uid) != 0)
+    if (api_demo_user(a, &uid) != 0)
         return -1;
     return bind_demo_devices(a, uid);
 }

@@ -22,6 +22,7 @@ const char *core_usage =
     "  initdata_max_age_s=N           init data freshness (86400)\n"
     "  dev=0|1                        dev mode: /dev/launch signs init data for a demo user\n"
     "  dev_demo_devices=a,b,...       devices bound to the demo user in dev mode\n"
+    "  dev_demo_gateways=a,b,...      gateways the demo user owns in dev mode\n"
     "  ready_file=PATH                written with the API port once serving\n"
     "  enrol_ca_cert, enrol_ca_key    gateway CA (PEM): enables POST /api/v1/enrol\n"
     "  enrol_cert_days=N              gateway certificate lifetime (365)\n"
@@ -86,6 +87,7 @@ static int core_setting(void *ctx, const char *k, const char *v)
         {"miniapp_dir", c->miniapp_dir, sizeof c->miniapp_dir},
         {"bot_token_file", c->bot_token_file, sizeof c->bot_token_file},
         {"dev_demo_devices", c->dev_demo_devices, sizeof c->dev_demo_devices},
+        {"dev_demo_gateways", c->dev_demo_gateways, sizeof c->dev_demo_gateways},
         {"ready_file", c->ready_file, sizeof c->ready_file},
         {"enrol_ca_cert", c->enrol_ca_cert, sizeof c->enrol_ca_cert},
         {"enrol_ca_key", c->enrol_ca_key, sizeof c->enrol_ca_key},

@@ -42,6 +42,7 @@ typedef struct core_config {
     int64_t initdata_max_age_s;
     int64_t dev;
     char dev_demo_devices[8192];
+    char dev_demo_gateways[1024]; /* dev mode: the demo user owns these gateways */
     char ready_file[1024];
     char enrol_ca_cert[1024], enrol_ca_key[1024]; /* gateway CA: enables enrolment */
     int64_t enrol_cert_days;

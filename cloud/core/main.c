@@ -203,6 +203,10 @@ static int core_start(core *k)
             .cmd_timeout_ms = (uint32_t)c->devices_cmd_timeout_ms,
             .gym_idle_timeout_s = (uint32_t)c->gym_idle_timeout_s,
         };
+        /* Dev mode only: the demo user may pair at the simulated gateway
+         * without a claim code (api_demo_user refuses outside dev mode). */
+        if (c->dev && c->dev_demo_gateways[0] && api_demo_user(k->ap, &dc.demo_user_id) == 0)
+            dc.demo_gateways = c->dev_demo_gateways;
         if (!devices_on)
             log_warn("devices_off", "device pairing is off: set devices_mqtt_certfile");
         else if (fitdevices_new(&k->devices, k->ev, k->ap, &dc) < 0 ||
@@ -311,6 +315,8 @@ int main(int argc, char **argv)
     log_init("fitgate-core", LOG_INFO);
     if (argc > 1 && !strcmp(argv[1], "enrol-token")) /* operator: mint a token */
         return enrol_cli(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "gateway")) /* operator: a gateway's claim code */
+        return fitdevices_gateway_cli(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "initdata")) /* support: why can't this user sign in */
         return idn_cli_initdata(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "identity")) /* operator: rotate keys, service tokens */

@@ -109,6 +109,21 @@ static bool owned(fitdevices *d, api_req *rq, const char *dev, char *gw)
     return false;
 }
 
+/* The caller belongs to gw; otherwise the 403 is sent. What a home gateway
+ * sees and who pairs there is its members' business (fdv_gw.c). */
+static bool member(fitdevices *d, api_req *rq, const char *gw)
+{
+    int r = fdv_gw_member(d, gw, api_who(rq)->user_id);
+    if (r == 1)
+        return true;
+    if (r < 0)
+        api_reply_error(rq, 500, "internal", "could not check the gateway's members");
+    else
+        api_reply_error(rq, 403, "not_a_member",
+                        "add this gateway with its code first (you are not a member)");
+    return false;
+}
+
 static cJSON *device_args(const char *dev)
 {
     cJSON *args = cJSON_CreateObject();
@@ -123,6 +138,8 @@ static int h_nearby(void *ctx, api_req *rq)
     const char *gw = api_path_arg(rq, 0);
     if (!gw_ok(gw))
         return api_reply_error(rq, 400, "bad_gateway", "not a gateway id");
+    if (!member(d, rq, gw))
+        return 0;
     const char *refresh = api_query(rq, "refresh");
     if (refresh && !strcmp(refresh, "1")) {
         cJSON *res = fdv_command(d, gw, "snapshot", NULL);
@@ -161,6 +178,8 @@ static int h_bind(void *ctx, api_req *rq)
         return api_reply_error(rq, 400, "malformed", "send a JSON object");
     if (!gw_ok(gw) || !dev_ok(dev))
         return api_reply_error(rq, 400, "bad_args", "gateway and device ids are required");
+    if (!member(d, rq, gw))
+        return 0;
     int64_t me = api_who(rq)->user_id, owner = 0;
     char ogw[65], kind[16], sess[65];
     pthread_mutex_lock(&d->mu);
@@ -392,5 +411,12 @@ const api_route fitdevices_routes[] = {
     {"DELETE", "/api/v1/gym/session", API_USER, "gym_session_stop", h_gym_stop},
     {"POST", "/api/v1/admin/gateways/*/update", API_ADMIN, "gateway_update", fdv_h_update_post},
     {"GET", "/api/v1/admin/gateways/*/update", API_ADMIN, "gateway_update_state", fdv_h_update_get},
+    {"GET", "/api/v1/gateways", API_USER, "gateways_list", fdv_h_gateways},
+    {"POST", "/api/v1/gateways/*/claim", API_USER, "gateway_claim", fdv_h_claim},
+    {"POST", "/api/v1/gateways/*/invites", API_USER, "gateway_invite", fdv_h_invite},
+    {"DELETE", "/api/v1/gateways/*/members/*", API_USER, "gateway_member_remove",
+     fdv_h_member_delete},
+    {"POST", "/api/v1/admin/gateways/*/claim-code", API_ADMIN, "gateway_claim_code",
+     fdv_h_claim_code},
 };
 const size_t fitdevices_nroutes = sizeof fitdevices_routes / sizeof fitdevices_routes[0];

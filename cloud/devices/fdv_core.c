@@ -46,7 +46,7 @@ static const char *schema =
     " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL DEFAULT 0,"
     " reason TEXT NOT NULL DEFAULT '');";
 
-static int64_t now_ms(void)
+int64_t fdv_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -55,7 +55,7 @@ static int64_t now_ms(void)
 
 /* ---- bindings (mu held) ---- */
 
-static int exec(fitdevices *d, const char *sql)
+int fdv_exec(fitdevices *d, const char *sql)
 {
     return sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -88,9 +88,9 @@ static int event(fitdevices *d, const char *type, int64_t user, const char *dev,
 int fdv_bind(fitdevices *d, const char *gw, const char *dev, int64_t user, const char *kind,
              const char *session)
 {
-    int64_t ts = now_ms();
+    int64_t ts = fdv_now_ms();
     sqlite3_stmt *st = NULL;
-    if (exec(d, "BEGIN IMMEDIATE") < 0)
+    if (fdv_exec(d, "BEGIN IMMEDIATE") < 0)
         goto fail;
     if (sqlite3_prepare_v2(d->db,
                            "INSERT OR REPLACE INTO fitdevices_bindings(device,gateway,user_id,kind,"
@@ -125,7 +125,7 @@ int fdv_bind(fitdevices *d, const char *gw, const char *dev, int64_t user, const
         st = NULL;
     }
     if (event(d, EVT_TYPE_DEVICE_PAIRED, user, dev, gw, kind, session, NULL, ts) < 0 ||
-        exec(d, "COMMIT") < 0)
+        fdv_exec(d, "COMMIT") < 0)
         goto fail;
     /* The store decides whose readings these are; a failure here is healed
      * at the next start (fdv_resync). */
@@ -138,16 +138,16 @@ int fdv_bind(fitdevices *d, const char *gw, const char *dev, int64_t user, const
 fail:
     log_error("devices_db", "cannot store a binding", "error", sqlite3_errmsg(d->db));
     sqlite3_finalize(st);
-    exec(d, "ROLLBACK");
+    fdv_exec(d, "ROLLBACK");
     return -1;
 }
 
 int fdv_unbind(fitdevices *d, const char *dev, const char *reason)
 {
-    int64_t ts = now_ms(), user = 0;
+    int64_t ts = fdv_now_ms(), user = 0;
     char gw[65] = "", kind[16] = "", session[65] = "";
     sqlite3_stmt *st = NULL;
-    if (exec(d, "BEGIN IMMEDIATE") < 0 ||
+    if (fdv_exec(d, "BEGIN IMMEDIATE") < 0 ||
         sqlite3_prepare_v2(d->db,
                            "SELECT gateway,user_id,kind,session FROM fitdevices_bindings"
                            " WHERE device=?",
@@ -156,7 +156,7 @@ int fdv_unbind(fitdevices *d, const char *dev, const char *reason)
     sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        exec(d, "ROLLBACK");
+        fdv_exec(d, "ROLLBACK");
         return 1; /* not bound */
     }
     snprintf(gw, sizeof gw, "%s", (const char *)sqlite3_column_text(st, 0));
@@ -188,7 +188,7 @@ int fdv_unbind(fitdevices *d, const char *dev, const char *reason)
         st = NULL;
     }
     if (event(d, EVT_TYPE_DEVICE_UNPAIRED, user, dev, gw, kind, session, reason, ts) < 0 ||
-        exec(d, "COMMIT") < 0)
+        fdv_exec(d, "COMMIT") < 0)
         goto fail;
     if (store_unbind_device(d->st, dev) != STORE_OK)
         log_error("devices_store", "unbinding not in the store yet", "device", dev);
@@ -199,7 +199,7 @@ int fdv_unbind(fitdevices *d, const char *dev, const char *reason)
 fail:
     log_error("devices_db", "cannot remove a binding", "error", sqlite3_errmsg(d->db));
     sqlite3_finalize(st);
-    exec(d, "ROLLBACK");
+    fdv_exec(d, "ROLLBACK");
     return -1;
 }
 
@@ -264,26 +264,46 @@ static int on_efd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
     return 0;
 }
 
-cJSON *fdv_command(fitdevices *d, const char *gw, const char *op, cJSON *args)
+static char *command_json(const char *id, const char *op, cJSON *args)
 {
     cJSON *msg = cJSON_CreateObject();
-    fdv_pending *p = calloc(1, sizeof *p);
-    if (!msg || !p) {
-        cJSON_Delete(msg);
+    if (!msg) {
         cJSON_Delete(args);
-        free(p);
         return NULL;
     }
-    pthread_mutex_lock(&d->mu);
-    snprintf(p->id, sizeof p->id, "c%" PRIx64 "-%" PRIu64, (uint64_t)now_ms(), ++d->seq);
-    p->next = d->pending;
-    d->pending = p;
     cJSON_AddNumberToObject(msg, "v", 1);
-    cJSON_AddStringToObject(msg, "id", p->id);
+    cJSON_AddStringToObject(msg, "id", id);
     cJSON_AddStringToObject(msg, "op", op);
     cJSON_AddItemToObject(msg, "args", args ? args : cJSON_CreateObject());
     char *s = cJSON_PrintUnformatted(msg);
     cJSON_Delete(msg);
+    return s;
+}
+
+void fdv_send(fitdevices *d, const char *gw, const char *op, cJSON *args)
+{
+    char id[65], topic[128];
+    snprintf(id, sizeof id, "c%" PRIx64 "-%" PRIu64, (uint64_t)fdv_now_ms(), ++d->seq);
+    char *s = command_json(id, op, args);
+    snprintf(topic, sizeof topic, "fit/v1/gw/%s/cmd", gw);
+    if (s)
+        enqueue(d, topic, s, false);
+    free(s);
+    metric_add(&m_cmds, 1);
+}
+
+cJSON *fdv_command(fitdevices *d, const char *gw, const char *op, cJSON *args)
+{
+    fdv_pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        cJSON_Delete(args);
+        return NULL;
+    }
+    pthread_mutex_lock(&d->mu);
+    snprintf(p->id, sizeof p->id, "c%" PRIx64 "-%" PRIu64, (uint64_t)fdv_now_ms(), ++d->seq);
+    p->next = d->pending;
+    d->pending = p;
+    char *s = command_json(p->id, op, args);
     char topic[128];
     snprintf(topic, sizeof topic, "fit/v1/gw/%s/cmd", gw);
     if (s)
@@ -487,8 +507,9 @@ int fitdevices_new(fitdevices **out, sd_event *ev, api *a, const fitdevices_conf
         mc.client_id = "fitgate-core-devices";
     mqloop_callbacks cb = {on_connect, on_disconnect, on_message, NULL};
     if (sqlite3_open(cfg->db_path, &d->db) != SQLITE_OK ||
-        sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK || exec(d, "PRAGMA journal_mode=WAL") < 0 ||
-        exec(d, schema) < 0 || fdv_update_init(d) < 0 || outbox_init(d->db) < 0 ||
+        sqlite3_busy_timeout(d->db, 5000) != SQLITE_OK ||
+        fdv_exec(d, "PRAGMA journal_mode=WAL") < 0 || fdv_exec(d, schema) < 0 ||
+        fdv_update_init(d) < 0 || fdv_gw_init(d->db) < 0 || outbox_init(d->db) < 0 ||
         store_open(&d->st, cfg->db_path) != STORE_OK) {
         log_error("devices_start", "cannot open the devices tables", "error",
                   d->db ? sqlite3_errmsg(d->db) : "nomem");
@@ -496,6 +517,11 @@ int fitdevices_new(fitdevices **out, sd_event *ev, api *a, const fitdevices_conf
         return -1;
     }
     fdv_resync(d);
+    if (cfg->demo_gateways && cfg->demo_user_id > 0 &&
+        fdv_gw_demo(d, cfg->demo_gateways, cfg->demo_user_id) < 0) {
+        fitdevices_free(d);
+        return -1;
+    }
     if ((d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
         sd_event_add_io(ev, &d->efd_src, d->efd, EPOLLIN, on_efd, d) < 0 ||
         mqloop_new(&d->mq, ev, &mc, &cb, d) < 0 || mqloop_start(d->mq) < 0) {

@@ -50,6 +50,13 @@ struct fitdevices {
     uint64_t seq;
 };
 
+/* Wall clock in ms; one SQL statement on d->db (0 or -1). */
+int64_t fdv_now_ms(void);
+int fdv_exec(fitdevices *d, const char *sql);
+
+/* Publish a command without waiting for its result (best effort; mu held). */
+void fdv_send(fitdevices *d, const char *gw, const char *op, cJSON *args);
+
 /* Send a command to gateway gw and wait for its result (any thread but the
  * loop's). Returns the result message (caller frees) or NULL on timeout. */
 cJSON *fdv_command(fitdevices *d, const char *gw, const char *op, cJSON *args);
@@ -66,5 +73,17 @@ int fdv_update_init(fitdevices *d);
 void fdv_update_event(fitdevices *d, const char *gw, const cJSON *m); /* takes mu */
 int fdv_h_update_post(void *ctx, api_req *rq);
 int fdv_h_update_get(void *ctx, api_req *rq);
+
+/* Gateway membership (fdv_gw.c). fdv_gw_init creates the tables on db;
+ * fdv_gw_demo makes the demo user owner of cfg's demo gateways (dev mode).
+ * fdv_gw_member: 1 when user belongs to gw, 0 not, -1 error (takes mu). */
+int fdv_gw_init(sqlite3 *db);
+int fdv_gw_demo(fitdevices *d, const char *gateways, int64_t user);
+int fdv_gw_member(fitdevices *d, const char *gw, int64_t user);
+int fdv_h_gateways(void *ctx, api_req *rq);
+int fdv_h_claim(void *ctx, api_req *rq);
+int fdv_h_invite(void *ctx, api_req *rq);
+int fdv_h_member_delete(void *ctx, api_req *rq);
+int fdv_h_claim_code(void *ctx, api_req *rq);
 
 #endif

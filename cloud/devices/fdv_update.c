@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fdv_int.h"
 #include "fitcommon/log.h"
@@ -37,13 +36,6 @@ static const char *schema =
     " detail TEXT NOT NULL, ts_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS fitdevices_update_history_gw"
     " ON fitdevices_update_history(gateway, id);";
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int fdv_update_init(fitdevices *d)
 {
@@ -99,7 +91,7 @@ void fdv_update_event(fitdevices *d, const char *gw, const cJSON *m)
         return;
     const char *id = str_of(m, "id", NULL); /* marked_good has none: the update it proves */
     char *detail = cJSON_PrintUnformatted(m);
-    int64_t ts = now_ms();
+    int64_t ts = fdv_now_ms();
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(
@@ -198,7 +190,7 @@ int fdv_h_update_post(void *ctx, api_req *rq)
     char id[65];
     snprintf(id, sizeof id, "%s", str_of(res, "id", ""));
     cJSON_Delete(res);
-    int64_t ts = now_ms();
+    int64_t ts = fdv_now_ms();
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *st = NULL;
     /* Events of this update may already be in (they ride another thread):

@@ -35,6 +35,8 @@
 #define EVT_TYPE_LEGACY_LINKED        "fit.user.legacy_account_linked.v1"
 #define EVT_TYPE_DEVICE_PAIRED        "fit.device.paired.v1"
 #define EVT_TYPE_DEVICE_UNPAIRED      "fit.device.unpaired.v1"
+#define EVT_TYPE_GW_MEMBER_ADDED      "fit.gateway.member_added.v1"
+#define EVT_TYPE_GW_MEMBER_REMOVED    "fit.gateway.member_removed.v1"
 #define EVT_TOPIC_WORKOUTS            "fit.workouts.v1"
 #define EVT_TYPE_WORKOUT_COMPLETED    "fit.workout.completed.v1"
 #define EVT_TOPIC_GAMIFICATION        "fit.gamification.v1"

@@ -257,6 +257,18 @@ class Stack:
             raise RuntimeError(f"fitgate-sim failed: {err}")
         return json.loads(out.strip().splitlines()[-1])
 
+    # -- operator --
+    def claim_code(self, gw=None, ttl_days=None):
+        """An owner claim code for gw (default: this stack's gateway), minted
+        as an operator does: `fitgate-core gateway claim-code`."""
+        argv = [os.path.join(BIN, "fitgate-core"), "gateway", "claim-code", gw or self.gateway,
+                f"--data-dir={self.dir}/core", "--json"]
+        if ttl_days is not None:
+            argv.append(f"--ttl-days={ttl_days}")
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["code"]
+
     # -- observations --
     def db(self):
         return sqlite3.connect(f"file:{self.dir}/core/core.db?mode=ro", uri=True, timeout=10)

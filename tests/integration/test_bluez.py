@@ -171,6 +171,15 @@ def wait_nearby(user, gw, addr, timeout=15):
     raise AssertionError(f"{addr} never reported nearby")
 
 
+def claim(s, user, code=None):
+    """user becomes a member of the stack's gateway (an owner claim code
+    from the operator's command line, unless a code is given)."""
+    status, body = user.call("POST", f"/api/v1/gateways/{s.gateway}/claim",
+                             {"code": code or s.claim_code()})
+    assert status == 200, body
+    return body["role"]
+
+
 def test_discover_pair_from_cloud_readings_for_that_user(workdir, ble):
     s = make_stack(workdir)
     try:
@@ -186,6 +195,13 @@ def test_discover_pair_from_cloud_readings_for_that_user(workdir, ble):
         assert flt["Transport"] == "le" and int(flt["DuplicateData"]) == 1
         assert "0000180d-0000-1000-8000-00805f9b34fb" in flt["UUIDs"]
         assert "/org/fitgate/agent" in st["_adapter"]["agents"]
+
+        # Alice owns the gateway (the code came with its box); Bob is a
+        # stranger: he sees nothing around her home and pairs nothing there.
+        assert claim(s, alice) == "owner"
+        assert bob.call("GET", f"/api/v1/gateways/{GW}/nearby")[1]["error"] == "not_a_member"
+        status, body = bob.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": strap})
+        assert status == 403 and body["error"] == "not_a_member", body
 
         # The mini app lists what the gateway sees.
         near = wait_nearby(alice, GW, strap)
@@ -211,7 +227,10 @@ def test_discover_pair_from_cloud_readings_for_that_user(workdir, ble):
                 break
             time.sleep(0.3)
         assert near.get("battery") == 85 and near["connected"] and near["bound"], near
-        # Bob cannot take it over.
+        # Bob, invited into the household, still cannot take it over.
+        status, inv = alice.call("POST", f"/api/v1/gateways/{GW}/invites")
+        assert status == 201 and inv["role"] == "member", inv
+        assert claim(s, bob, inv["code"]) == "member"
         status, body = bob.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": strap})
         assert status == 409 and body["error"] == "bound_to_other"
 
@@ -518,7 +537,12 @@ def test_gym_machine_session_from_qr_to_idle_timeout(workdir, ble):
         ble.add(mill, "Treadmill 7", "treadmill")
         base = f"http://127.0.0.1:{s.http_port}"
         dave, erin = User(base, 7201, "Dave"), User(base, 7202, "Erin")
-        wait_nearby(dave, GW, mill)
+        # The gym's staff own the gateway; members of the gym do not belong
+        # to it and need not: the QR sticker is their way in.
+        staff = User(base, 7203, "Staff")
+        claim(s, staff)
+        wait_nearby(staff, GW, mill)
+        assert dave.call("GET", f"/api/v1/gateways/{GW}/nearby")[0] == 403
         qr = f"fitgate://gym?gw={GW}&dev={mill}"
         status, body = dave.call("POST", "/api/v1/gym/session", {"qr": qr})
         assert status == 201, body

@@ -76,8 +76,12 @@ def test_register_secure_pair_train_notify(world):
     enable_totp(api, token)
     wait_message(fakes, user["id"], "Двухфакторная аутентификация включена")
 
-    # J2: pair a strap seen by the gateway.
+    # J2: pair a strap seen by the gateway, once she has added her home
+    # gateway with the code from its box.
     dev = "strap-j0001"
+    st, body, _ = api.call("POST", f"/api/v1/gateways/{s.gateway}/claim",
+                           {"code": s.claim_code()}, token=token)
+    assert st == 200 and body["role"] == "owner", body
     st, body, _ = api.call("POST", "/api/v1/devices/bind", {"gateway": s.gateway, "device": dev},
                            token=token)
     assert st == 200, body

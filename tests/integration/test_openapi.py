@@ -542,6 +542,33 @@ def test_journeys_match_the_schemas(env):
     tok = r["token"]
     me_id = me["id"]
 
+    # gateways: only members see nearby and pair. The operator mints owner
+    # claim codes; a stranger is refused; the owner invites a member.
+    st, e, _ = api.call("GET", f"/api/v1/gateways/{GW}/nearby", token=tok)
+    assert st == 403 and e["error"] == "not_a_member", (st, e)
+    check_schema(spec, comp(spec, "Error"), e)
+    for gw in (GW, "gw-quiet", "gw-junk", "gw-offline"):
+        st, code, _ = api.call("POST", f"/api/v1/admin/gateways/{gw}/claim-code", {"ttl_days": 2},
+                               token=env.admin)
+        assert st == 201, code
+        check_schema(spec, comp(spec, "GatewayCode"), code)
+        st, c, _ = api.call("POST", f"/api/v1/gateways/{gw}/claim", {"code": code["code"]},
+                            token=tok)
+        assert st == 200 and c == {"gateway": gw, "role": "owner"}, c
+        check_schema(spec, schema_of(spec, "/api/v1/gateways/{gw}/claim", "post", 200), c)
+    st, e, _ = api.call("POST", f"/api/v1/gateways/{GW}/claim", {"code": code["code"]}, token=tok)
+    assert st == 403 and e["error"] == "code_invalid", e  # gw-offline's code
+    check_schema(spec, comp(spec, "Error"), e)
+    st, inv, _ = api.call("POST", f"/api/v1/gateways/{GW}/invites", token=tok)
+    assert st == 201 and inv["role"] == "member", inv
+    check_schema(spec, comp(spec, "GatewayCode"), inv)
+    with pytest.raises(AssertionError):
+        check_schema(spec, comp(spec, "GatewayCode"), {**inv, "role": "admin"})
+    st, mine, _ = api.call("GET", "/api/v1/gateways", token=tok)
+    check_schema(spec, schema_of(spec, "/api/v1/gateways", "get", 200), mine)
+    assert sorted(g["gateway"] for g in mine) == sorted([GW, "gw-quiet", "gw-junk", "gw-offline"])
+    assert all(g["role"] == "owner" and g["members"][0]["user_id"] == me_id for g in mine), mine
+
     # devices: nearby (the gateway's retained snapshot, and asked again), pair,
     # list, wheel, a gym machine by QR, unpair; the errors
     deadline = time.time() + 10
@@ -572,7 +599,13 @@ def test_journeys_match_the_schemas(env):
     st, e, _ = api.call("POST", "/api/v1/devices/bind", {"gateway": GW}, token=tok)
     assert st == 400 and e["error"] == "bad_args"
     check_schema(spec, comp(spec, "Error"), e)
-    other = sign_in(api)["token"]
+    other_sess = sign_in(api)
+    other = other_sess["token"]
+    st, e, _ = api.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": STRAP},
+                        token=other)
+    assert st == 403 and e["error"] == "not_a_member", e  # a stranger
+    st, c, _ = api.call("POST", f"/api/v1/gateways/{GW}/claim", {"code": inv["code"]}, token=other)
+    assert st == 200 and c["role"] == "member", c
     st, e, _ = api.call("POST", "/api/v1/devices/bind", {"gateway": GW, "device": STRAP},
                         token=other)
     assert st == 409 and e["error"] == "bound_to_other"
@@ -602,6 +635,15 @@ def test_journeys_match_the_schemas(env):
     st, u, _ = api.call("POST", "/api/v1/devices/unbind", {"device": STRAP}, token=tok)
     assert st == 200
     check_schema(spec, schema_of(spec, "/api/v1/devices/unbind", "post", 200), u)
+    oid = other_sess["user"]["id"]
+    st, e, _ = api.call("DELETE", f"/api/v1/gateways/{GW}/members/{me_id}", token=other)
+    assert st == 403 and e["error"] == "not_an_owner", e
+    st, e, _ = api.call("DELETE", f"/api/v1/gateways/{GW}/members/{me_id}", token=tok)
+    assert st == 409 and e["error"] == "last_owner", e
+    st, rm, _ = api.call("DELETE", f"/api/v1/gateways/{GW}/members/{oid}", token=tok)
+    assert st == 200 and rm == {"gateway": GW, "user_id": oid, "unpaired": 0}, rm
+    check_schema(spec, schema_of(spec, "/api/v1/gateways/{gw}/members/{user_id}", "delete", 200),
+                 rm)
     # an OTA update through the operator route
     upd = {"url": "https://updates.example.net/b/42", "sha256": "ab" * 32, "size": 1234}
     st, a, _ = api.call("POST", f"/api/v1/admin/gateways/{GW}/update", upd, token=env.admin)
