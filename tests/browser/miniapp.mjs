@@ -247,9 +247,24 @@ async function journey() {
   out.backupCodes = backup.length;
   out.mfaState = mfaState;
 
-  // Pair the strap the gateway sees.
+  // Add the home gateway with the code from its box (a wrong code first),
+  // then pair the strap it sees. Before that the gateway's surroundings are
+  // not shown: only members see them.
+  const claimCode = process.argv[10];
   await go(page, 'devices');
-  await page.fill('#gateway', gw);
+  await page.waitForSelector('#nearby-none');
+  out.beforeClaim = (await page.textContent('#nearby-none')).trim();
+  await page.fill('#claim-gateway', gw);
+  await page.fill('#claim-code', 'AAAA-AAAA-AAAA-AAAA-AAAA');
+  await page.click('#claim-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#claim-form .form-error')?.textContent);
+  out.badClaim = (await page.textContent('#claim-form .form-error')).trim();
+  await page.fill('#claim-code', claimCode.toLowerCase()); // typed by hand: case does not matter
+  await page.click('#claim-form button[type=submit]');
+  await page.waitForSelector(`#my-gateways li[data-gateway="${gw}"]`, { timeout: 15000 });
+  out.gatewayRole = (await page.textContent(`#my-gateways li[data-gateway="${gw}"] .sub`)).trim();
+  await page.waitForSelector('#nearby-form select#gateway');
+  out.gatewayPicked = await page.inputValue('#gateway');
   await page.click('#nearby-form button[type=submit]');
   await page.waitForSelector(`#nearby li[data-device="${strap}"] button`, { timeout: 20000 });
   out.nearbyText = (await page.textContent(`#nearby li[data-device="${strap}"]`)).trim();

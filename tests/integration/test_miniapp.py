@@ -200,7 +200,7 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     t.start()
     try:
         page = run_part("journey", base, tginit.launch_url(base, user), GW, STRAP,
-                        tginit.launch_url(base, user), MILL)
+                        tginit.launch_url(base, user), MILL, s.claim_code())
     finally:
         stop.set()
         t.join(timeout=10)
@@ -209,6 +209,9 @@ def test_miniapp_journey_register_2fa_pair_live_finish(ble_stack):
     assert page["qr"] is True
     assert page["backupCodes"] >= 8
     assert page["mfaState"].startswith("Authenticator app: on")
+    assert "Add your home gateway" in page["beforeClaim"], page["beforeClaim"]
+    assert page["badClaim"].startswith("That code is not right"), page["badClaim"]
+    assert page["gatewayRole"] == "owner" and page["gatewayPicked"] == GW
     assert "Polar H10 A1" in page["nearbyText"] and "heart-rate strap" in page["nearbyText"]
     assert page["paired"] == "yours"
     assert 110 <= page["liveHr"] <= 135

@@ -1,6 +1,9 @@
-// screens/devices.js - my devices (unpair, wheel size), what a gateway sees
-// nearby (pair), and a shared gym machine by its QR sticker (Telegram's QR
-// scanner, or the code typed in a plain browser).
+// screens/devices.js - my devices (unpair, wheel size), my home gateways
+// (add one with the code from its box or an invite; owners invite), what a
+// gateway of mine sees nearby (pair), and a shared gym machine by its QR
+// sticker (Telegram's QR scanner, or the code typed in a plain browser).
+// Only members of a gateway see its nearby list: it names the devices around
+// someone's home.
 import { del, get, items, post } from '../api.js';
 import { errorNotice, errorText } from '../errors.js';
 import { dateTime, num, t } from '../i18n.js';
@@ -14,6 +17,9 @@ export const EP = {
   wheel: (id) => `/api/v1/devices/${encodeURIComponent(id)}/wheel`, // POST {circumference_m}
   nearby: (gw, refresh) => `/api/v1/gateways/${encodeURIComponent(gw)}/nearby${refresh ? '?refresh=1' : ''}`,
   gym: '/api/v1/gym/session', // POST {qr} / DELETE; the running one shows in the devices list
+  gateways: '/api/v1/gateways', // [{gateway, role, since_ms, members?}]
+  claim: (gw) => `/api/v1/gateways/${encodeURIComponent(gw)}/claim`, // POST {code}
+  invite: (gw) => `/api/v1/gateways/${encodeURIComponent(gw)}/invites`, // POST -> {code, expires_ms}
 };
 // GATT services a gateway reports -> the kind of device.
 const SERVICE_KIND = { '180d': 'hr', '1816': 'csc', '1818': 'power', '1826': 'bike', '1814': 'rsc',
@@ -25,16 +31,78 @@ const WHEEL_KINDS = /csc|speed|bike|cycl|wheel/i;
 export function render(view, app) {
   view.append(h('h1', null, t('dev.title')));
   const mine = h('div', null, spinner());
+  const gws = h('div', { id: 'gateways' }, spinner());
   const nearby = h('div');
   const gym = h('div', { id: 'gym' }, spinner());
-  view.append(section(t('dev.mine'), mine), section(t('dev.nearby'), nearby), section(t('dev.gym'), gym));
+  view.append(section(t('dev.mine'), mine), section(t('dev.gateways'), gws),
+    section(t('dev.nearby'), nearby), section(t('dev.gym'), gym));
   const state = { mine: [] };
   const reload = async () => {
     state.mine = await loadMine(mine, reload);
     showGym(gym, state.mine, reload);
   };
+  const reloadGateways = async (pick) => {
+    const list = await loadGateways(gws, reloadGateways);
+    if (list) nearbyForm(nearby, reload, state, list, pick);
+  };
   reload();
-  nearbyForm(nearby, reload, state);
+  reloadGateways();
+}
+
+// My home gateways, the owner's invite button, and the form that adds one.
+async function loadGateways(box, reloadGateways) {
+  let list;
+  try {
+    list = items(await get(EP.gateways), 'gateways');
+  } catch (e) {
+    mount(box, errorNotice(e, () => reloadGateways()));
+    return null;
+  }
+  const rows = list.map((g) => {
+    const out = h('p', { class: 'hint invite-code', 'aria-live': 'polite' });
+    const invite = g.role === 'owner'
+      ? h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        try {
+          const r = await post(EP.invite(g.gateway));
+          out.textContent = t('dev.inviteCode', { code: r.code, when: dateTime(r.expires_ms) });
+        } catch (e) { toast(errorText(e), 'error'); }
+      } }, t('dev.invite'))
+      : null;
+    return h('li', { 'data-gateway': g.gateway }, h('div', { class: 'row' },
+      h('div', { class: 'main' }, h('div', { class: 'title' }, g.gateway),
+        h('div', { class: 'sub' }, t(g.role === 'owner' ? 'dev.roleOwner' : 'dev.roleMember'))),
+      invite), out);
+  });
+  mount(box, list.length ? h('ul', { class: 'list', id: 'my-gateways' }, rows)
+    : h('p', { id: 'no-gateways' }, t('dev.noGateways')), claimForm(reloadGateways));
+  return list;
+}
+
+function claimForm(reloadGateways) {
+  const gw = h('input', { type: 'text', name: 'gateway', id: 'claim-gateway', autocapitalize: 'off', spellcheck: 'false' });
+  const code = h('input', { type: 'text', name: 'code', id: 'claim-code', autocapitalize: 'characters',
+                            spellcheck: 'false', autocomplete: 'off' });
+  const msg = h('p', { class: 'form-error', role: 'alert' });
+  const f = h('form', { id: 'claim-form', novalidate: true },
+    h('h3', null, t('dev.addGateway')),
+    field(t('dev.gateway'), gw, t('dev.gatewayHint')), field(t('dev.claimCode'), code, t('dev.claimHint')), msg,
+    h('button', { type: 'submit', class: 'secondary' }, t('dev.claim')));
+  f.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    const id = gw.value.trim();
+    if (!id || !code.value.trim()) { msg.textContent = t('dev.claimEmpty'); return; }
+    try {
+      await post(EP.claim(id), { code: code.value.trim() });
+      haptic('success');
+      toast(t('dev.claimed', { gw: id }));
+      reloadGateways(id);
+    } catch (e) {
+      haptic('error');
+      msg.textContent = errorText(e);
+    }
+  });
+  return f;
 }
 
 function kindName(k) {
@@ -101,16 +169,21 @@ function wheelForm(id, currentM) {
   return h('div', { class: 'row' }, f);
 }
 
-function nearbyForm(box, reloadMine, state) {
+// Pick one of my gateways (the one just added, the last used, or the one a
+// gateway's own link names) and look at what it sees.
+function nearbyForm(box, reloadMine, state, gateways, pick) {
+  if (!gateways.length) { mount(box, h('p', { class: 'hint', id: 'nearby-none' }, t('dev.nearbyFirst'))); return; }
   let saved = '';
   try { saved = localStorage.getItem(GW_KEY) || ''; } catch (_) { /* ignore */ }
   // A gateway's own link (t.me/<bot>?startapp=gw-<id>) opens the app with it.
   const fromStart = tg.startParam && /^gw[-_]/.test(tg.startParam) ? tg.startParam.replace(/^gw[-_]/, '') : '';
-  const input = h('input', { type: 'text', name: 'gateway', id: 'gateway', autocapitalize: 'off', spellcheck: 'false',
-                             value: fromStart || saved });
+  const ids = gateways.map((g) => g.gateway);
+  const chosen = [pick, fromStart, saved].find((g) => g && ids.includes(g)) || ids[0];
+  const input = h('select', { name: 'gateway', id: 'gateway' },
+    ids.map((g) => h('option', g === chosen ? { value: g, selected: true } : { value: g }, g)));
   const out = h('div', { id: 'nearby-list', 'aria-live': 'polite' });
   const f = h('form', { id: 'nearby-form', novalidate: true },
-    field(t('dev.gateway'), input, t('dev.gatewayHint')),
+    field(t('dev.gateway'), input),
     h('button', { type: 'submit', class: 'primary' }, t('dev.look')));
   f.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -122,7 +195,7 @@ function nearbyForm(box, reloadMine, state) {
   });
   mount(box, h('p', { class: 'hint' }, t('dev.nearbyHint')), f, out);
   // Opened: what the gateway last reported, if anything.
-  if (input.value) loadNearby(out, input.value, reloadMine, state, false);
+  loadNearby(out, input.value, reloadMine, state, false);
 }
 
 async function loadNearby(out, gw, reloadMine, state, refresh) {
