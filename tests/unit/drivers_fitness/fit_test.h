@@ -1,5 +1,5 @@
 /* fit_test.h - helpers shared by the fitness driver tests: the shared
- * vectors file, hex, a deterministic PRNG, little-endian writers. */
+ * vectors file (hex via test_util.h), a deterministic PRNG, little-endian writers. */
 #ifndef FIT_TEST_H
 #define FIT_TEST_H
 
@@ -13,6 +13,8 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+
+#include "test_util.h"
 
 #define TS 1732530000123LL
 
@@ -57,18 +59,6 @@ static inline double num(const cJSON *v, const char *key)
     const cJSON *f = field(v, key);
     assert_true(cJSON_IsNumber(f));
     return f->valuedouble;
-}
-
-static inline size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(s) / 2;
-    assert_true(n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned b;
-        assert_int_equal(sscanf(s + 2 * i, "%2x", &b), 1);
-        out[i] = (uint8_t)b;
-    }
-    return n;
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;

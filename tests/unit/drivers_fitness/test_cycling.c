@@ -31,7 +31,7 @@ static void test_rsc_vectors(void **state)
     cJSON_ArrayForEach(v, vector_list("rsc_measurement_2a53", 2))
     {
         uint8_t buf[64];
-        size_t n = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t n = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         fp_status rc = gatt_decode(FITNESS_UUID_RSC_MEASUREMENT, buf, n, "dev-1", TS, &r);
         if (cJSON_IsTrue(field(v, "invalid"))) {
@@ -133,7 +133,7 @@ static void test_csc_vectors(void **state)
     cJSON_ArrayForEach(v, vector_list("csc_measurement_2a5b", 2))
     {
         uint8_t buf[64];
-        size_t n = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t n = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         csc_measurement m;
         fp_reading r;
         fp_status rc = gatt_decode(FITNESS_UUID_CSC_MEASUREMENT, buf, n, "dev-1", TS, &r);
@@ -426,7 +426,7 @@ static void test_cps_vectors(void **state)
     cJSON_ArrayForEach(v, vector_list("cycling_power_measurement_2a63", 2))
     {
         uint8_t buf[64];
-        size_t len = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t len = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         fp_reading r;
         assert_int_equal(gatt_decode(FITNESS_UUID_CPS_MEASUREMENT, buf, len, "dev-1", TS, &r),
                          FP_OK);

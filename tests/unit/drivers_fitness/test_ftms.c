@@ -356,7 +356,7 @@ static void test_ftms_indoor_bike_vector(void **state)
     cJSON_ArrayForEach(v, vector_list("ftms_indoor_bike_data_2ad2", 1))
     {
         uint8_t buf[64];
-        size_t len = unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
+        size_t len = test_unhex(field(v, "hex")->valuestring, buf, sizeof(buf));
         assert_int_equal(buf[0] | buf[1] << 8, (int)num(v, "flags"));
         fp_reading r;
         assert_int_equal(gatt_decode(FITNESS_UUID_INDOOR_BIKE, buf, len, "bike-1", TS, &r), FP_OK);
