@@ -48,8 +48,7 @@ static int on_wal_commit(void *ctx, sqlite3 *db, const char *name, int pages)
         /* Once per round: waking the thread costs the committer a futex
          * call and often its CPU, and the WAL stays long until the round
          * ends. */
-        pthread_mutex_lock(&d->ckpt_mu);
-        d->ckpt_want = 1;
+        pthread_mutex_lock(&d->ckpt_mu); /* the thread tests ckpt_asked under it */
         pthread_cond_signal(&d->ckpt_cv);
         pthread_mutex_unlock(&d->ckpt_mu);
     }
@@ -61,7 +60,7 @@ static void *ckpt_main(void *arg)
     idn *d = arg;
     pthread_mutex_lock(&d->ckpt_mu);
     while (!d->ckpt_stop) {
-        if (!d->ckpt_want) {
+        if (!__atomic_load_n(&d->ckpt_asked, __ATOMIC_ACQUIRE)) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += IDN_CKPT_IDLE_MS / 1000;
@@ -69,7 +68,6 @@ static void *ckpt_main(void *arg)
             if (d->ckpt_stop)
                 break;
         }
-        d->ckpt_want = 0;
         pthread_mutex_unlock(&d->ckpt_mu);
         int log_pages = 0, done_pages = 0;
         int rc = sqlite3_wal_checkpoint_v2(d->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages,

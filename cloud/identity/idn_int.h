@@ -95,7 +95,7 @@ struct idn {
     pthread_cond_t ckpt_cv;
     pthread_t ckpt_thread;
     sqlite3 *ckpt_db;
-    int ckpt_want, ckpt_stop, ckpt_running;
+    int ckpt_stop, ckpt_running;
     int ckpt_asked; /* atomic: a round was asked for and has not run yet */
     /* idn_batch.c: sign-ins waiting for the next group commit */
     pthread_mutex_t batch_mu;
