@@ -70,28 +70,23 @@ the load generator runs on the same machine.
 $table
 
 Reading the numbers: the target is 10,000 sign-ins/s with p99 under 10 ms. Returning users pass
-it from 4 connections on (p99 under 1 ms there). New users, each a registration with its account,
-identity and UserRegistered event (which the outbox relay then publishes to the embedded bus on the
-same two cores), pass it at 32 connections, with p99 just under 10 ms; at 16 they reach about
-9,400/s. The whole table runs on one server whose database keeps growing (over a million sign-ins
-by the last row). The static endpoint (same server, keep-alive connections) bounds what HTTP
-costs. A sign-in is the HMAC check of the init data, one ES256 signature (OpenSSL, about 18 us;
-ADR 0004) and its rows: the one-time init data record, the session (which carries its refresh
-token's hash), the audit row and, for a new user, the account, its identity and the outbox row.
-What got it here (ADR 0005), each measured on its own: sign-ins arriving together share one
-transaction (group commit, idn_batch.c), so a commit and its WAL pages serve several of them;
-the WAL checkpoint runs on a thread of its own instead of inside the commit that filled the WAL
-(it was the whole p99: ~5 ms -> under 1 ms); the identity connection waits 20-100 us, not
-SQLite's 1 ms minimum, when the outbox relay holds the write lock; the refresh token lives in
-the session row instead of a row of its own (-15 % CPU per sign-in); the outbox insert keeps its
-prepared statement; each thread keeps its ES256 signing context; the outbox relay deletes what
-it published in rounds about once a second instead of after every batch (each delete emptied
-the sign-in connection's page cache: new users +15 %, p99 halved). The load generator shares
-the two cores. At 1 connection the round trip (client, server and kernel hand-offs) is the
-limit, which the static endpoint shows too. Still seen: single requests of 100-200 ms (the
-load generator's max_ms, not in the table; about one a second under load): a batch's BEGIN
-waits that long while another connection's delete or a WAL checkpoint runs; it stays out of
-p99 and is not explained further yet.
+it from 4 connections on. New users, each a registration with its account, identity and
+UserRegistered event (which the outbox relay then publishes to the embedded bus on the same two
+cores), pass it at 16 connections; at 32 they go a little faster but p99 goes past 10 ms. The
+whole table runs on one server whose database keeps growing (over a million sign-ins by the last
+row). The static endpoint (same server, keep-alive connections) bounds what HTTP costs; the load
+generator shares the two cores. A sign-in is the HMAC check of the init data, one ES256
+signature (OpenSSL; ADR 0004) and its rows: the one-time init data record, the session (which
+carries its refresh token's hash), the audit row and, for a new user, the account, its identity
+and the outbox row. What got it here is in ADR 0005: sign-ins arriving together share one
+transaction (group commit); WAL checkpoints run on a thread of their own, with a short inline
+catch-up every ~10,000 WAL pages so that the WAL restarts (about 40 MB); short busy waits when
+another connection holds the write lock; the refresh token's hash in the session row instead of
+a row of its own; the outbox relay deletes what it published in rounds about once a second
+instead of after every batch (every write from another connection empties the sign-in
+connection's page cache); prepared statements and a signing context per thread. At 1 connection
+the round trip (client, server and kernel hand-offs) is the limit, which the static endpoint
+shows too.
 EOT
 )
 printf '%s\n' "$section" | /usr/bin/python3 bench/md_section.py docs/benchmarks.md "Sign-in"

@@ -9,9 +9,11 @@
  * thread with its own connection runs PASSIVE checkpoints, which never take
  * the write lock: sign-ins keep committing while pages are copied.
  *
- * If checkpoints cannot keep up (a long reader pins the WAL), the WAL grows;
- * past IDN_CKPT_HARD pages a commit checkpoints inline once more, so the WAL
- * stays bounded whatever happens. */
+ * A passive checkpoint never quite catches up while sign-ins keep writing,
+ * and SQLite restarts the WAL from its start only after one has. So past
+ * IDN_CKPT_HARD pages a commit catches up inline (the thread has copied
+ * nearly everything already, so that is short) and the WAL restarts: it
+ * stays near 40 MB instead of growing without bound. */
 #include <stdlib.h>
 #include <time.h>
 
@@ -19,10 +21,10 @@
 #include "fitcommon/metrics.h"
 #include "idn_int.h"
 
-#define IDN_CKPT_PAGES    1000   /* wake the checkpointer (SQLite's own default) */
-#define IDN_CKPT_HARD     100000 /* ~400 MB of WAL: checkpoint inline after all */
-#define IDN_CKPT_IDLE_MS  1000   /* and look at least this often */
-#define IDN_CKPT_PAUSE_MS 20     /* between two rounds */
+#define IDN_CKPT_PAGES    1000  /* wake the checkpointer (SQLite's own default) */
+#define IDN_CKPT_HARD     10000 /* ~40 MB of WAL: catch up inline, restart it */
+#define IDN_CKPT_IDLE_MS  1000  /* and look at least this often */
+#define IDN_CKPT_PAUSE_MS 20    /* between two rounds */
 
 static metric m_ckpt, m_ckpt_inline;
 static pthread_once_t ckpt_once = PTHREAD_ONCE_INIT;
@@ -41,8 +43,8 @@ static int on_wal_commit(void *ctx, sqlite3 *db, const char *name, int pages)
 {
     idn *d = ctx;
     if (pages >= IDN_CKPT_HARD) {
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        metric_add(&m_ckpt_inline, 1);
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+            metric_add(&m_ckpt_inline, 1);
     } else if (pages >= IDN_CKPT_PAGES &&
                !__atomic_exchange_n(&d->ckpt_asked, 1, __ATOMIC_ACQ_REL)) {
         /* Once per round: waking the thread costs the committer a futex
@@ -82,7 +84,7 @@ static void *ckpt_main(void *arg)
         __atomic_store_n(&d->ckpt_asked, 0, __ATOMIC_RELEASE);
         if (rc == SQLITE_OK && log_pages > 0)
             metric_add(&m_ckpt, 1);
-        else if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        else if ((rc != SQLITE_OK && rc != SQLITE_BUSY) || log_pages < 0)
             log_warn("identity_checkpoint", "WAL checkpoint failed", "error",
                      sqlite3_errmsg(d->ckpt_db));
         pthread_mutex_lock(&d->ckpt_mu);
@@ -99,6 +101,13 @@ int idn_ckpt_start(idn *d)
         return -1;
     }
     sqlite3_busy_timeout(d->ckpt_db, 1000);
+    /* A connection learns that the file is in WAL mode when it first reads
+     * it; until then a checkpoint on it does nothing (log and done = -1). */
+    if (sqlite3_exec(d->ckpt_db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK) {
+        log_error("identity_checkpoint", "cannot open the WAL", "error",
+                  sqlite3_errmsg(d->ckpt_db));
+        return -1;
+    }
     if (pthread_create(&d->ckpt_thread, NULL, ckpt_main, d) != 0) {
         log_error("identity_checkpoint", "cannot start the checkpoint thread", "error",
                   "pthread_create");
