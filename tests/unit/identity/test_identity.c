@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -322,6 +323,34 @@ static void test_gc(void **s)
 
 /* The tables sign-ins grow are trimmed from their oldest end: expired init
  * data, sessions a day past their end with their used refresh tokens. */
+/* The checkpoint thread copies the WAL back into the database file: after a
+ * few thousand pages of commits the file itself has grown. (A thread whose
+ * connection never learnt the file was in WAL mode checkpointed nothing and
+ * the file stayed at its first size while the WAL grew.) */
+static void test_wal_checkpointed_in_background(void **s)
+{
+    (void)s;
+    struct stat before, after;
+    assert_int_equal(stat(db_path, &before), 0);
+    pthread_mutex_lock(&d->mu);
+    assert_int_equal(
+        sqlite3_exec(d->db, "CREATE TABLE IF NOT EXISTS ckpt_fill(v BLOB)", NULL, NULL, NULL),
+        SQLITE_OK);
+    for (int i = 0; i < 1500; i++) /* one commit of a fresh page each: > 1000 WAL pages */
+        assert_int_equal(
+            sqlite3_exec(d->db, "INSERT INTO ckpt_fill VALUES(randomblob(3000))", NULL, NULL, NULL),
+            SQLITE_OK);
+    pthread_mutex_unlock(&d->mu);
+    int grown = 0;
+    for (int i = 0; i < 100 && !grown; i++) { /* up to 5 s */
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        assert_int_equal(stat(db_path, &after), 0);
+        grown = after.st_size >= before.st_size + 1000 * 4096;
+    }
+    assert_true(grown);
+}
+
 static void test_gc_trims_sign_in_tables(void **s)
 {
     (void)s;
@@ -577,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_per_address_limit),
         cmocka_unit_test(test_gc),
         cmocka_unit_test(test_gc_trims_sign_in_tables),
+        cmocka_unit_test(test_wal_checkpointed_in_background),
         cmocka_unit_test(test_step_up),
         cmocka_unit_test(test_recovery_rules),
         cmocka_unit_test(test_qr_svg),
